@@ -1,0 +1,28 @@
+"""Shared fixtures: the SModelS database is found with the same lookup as the library."""
+
+from __future__ import annotations
+
+import pytest
+
+from nextsm.errors import DatabaseNotFoundError
+
+
+@pytest.fixture(scope="session")
+def database_path():
+    """Path of the SModelS database (folder or .tar.gz); skips only if it is truly absent."""
+    from nextsm.database.source import locate_database
+
+    try:
+        return locate_database()
+    except DatabaseNotFoundError as exc:  # pragma: no cover - CI has the database
+        pytest.skip(f"SModelS database absent: {exc}")
+
+
+@pytest.fixture(scope="session")
+def database_source(database_path):
+    """Read access to the database files (see nextsm.database.source.DatabaseSource)."""
+    from nextsm.database.source import DatabaseSource
+
+    source = DatabaseSource(database_path)
+    yield source
+    source.close()
