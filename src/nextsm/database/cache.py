@@ -36,7 +36,7 @@ from nextsm.database.textformat import GridTable
 
 __all__ = ["FORMAT", "cache_dir", "fingerprint", "load_cached", "store"]
 
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -112,7 +112,8 @@ def _to_json(db: Database) -> tuple[dict[str, Any], np.ndarray]:
             jd.update({f: getattr(ds, f) for f in _DS_FIELDS})
             datasets.append(jd)
         analyses.append({"folder": a.folder, "info": jinfo, "datasets": datasets,
-                         "disabled_datasets": list(a.disabled_datasets)})
+                         "disabled_datasets": list(a.disabled_datasets),
+                         "workspace_files": list(a.workspace_files)})
     meta = {"format": FORMAT, "path": db.path, "version": db.version, "content_hash": db.content_hash,
             "skipped": list(db.skipped), "analyses": analyses}
     data = np.concatenate(chunks) if chunks else np.empty(0)
@@ -140,7 +141,8 @@ def _from_json(meta: dict[str, Any], data: np.ndarray) -> Database:
             datasets.append(Dataset(data_id=jd["data_id"], data_type=jd["data_type"], path=jd["path"], txnames=txs,
                                     **{f: jd[f] for f in _DS_FIELDS}))
         analyses.append(Analysis(folder=ja["folder"], info=info, datasets=tuple(datasets),
-                                 disabled_datasets=tuple(ja["disabled_datasets"])))
+                                 disabled_datasets=tuple(ja["disabled_datasets"]),
+                                 workspace_files=tuple(ja["workspace_files"])))
     return Database(path=meta["path"], version=meta["version"], content_hash=meta["content_hash"],
                     analyses=tuple(analyses), skipped=tuple(meta["skipped"]))
 

@@ -10,6 +10,7 @@ import hashlib
 import re
 import warnings
 from collections import defaultdict
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -233,6 +234,7 @@ def read_database(
     """
     digest = hashlib.sha256()
     grouped: dict[str, dict[str, str]] = defaultdict(dict)
+    workspaces: dict[str, list[str]] = defaultdict(list)
     version = "unknown"
     for rel, text in source.iter_texts(""):
         if not (rel.endswith(".txt") or rel.endswith(".json") or rel.endswith(".txte") or rel == "version"):
@@ -243,7 +245,10 @@ def read_database(
         if rel == "version":
             version = text.strip()
             continue
+        folder = _analysis_folder(rel)
         if rel.endswith(".json"):
+            if folder is not None:
+                workspaces[folder].append(rel[len(folder) + 1:])
             continue
         folder = _analysis_folder(rel)
         if folder is not None:
@@ -254,7 +259,8 @@ def read_database(
     skipped = []
     for folder in iterator:
         try:
-            analyses.append(_build_analysis(folder, grouped[folder]))
+            analysis = _build_analysis(folder, grouped[folder])
+            analyses.append(replace(analysis, workspace_files=tuple(sorted(workspaces.get(folder, ())))))
         except DatabaseError as exc:
             if not skip_bad:
                 raise

@@ -123,6 +123,8 @@ class Analysis:
     info: GlobalInfo
     datasets: tuple[Dataset, ...]
     disabled_datasets: tuple[str, ...] = ()
+    #: the ``.json`` files (pyhf workspaces) present in the folder, relative to it
+    workspace_files: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -148,6 +150,13 @@ class Analysis:
     @property
     def has_workspaces(self) -> bool:
         return bool(self.info.json_files or self.info.json_files_full)
+
+    def missing_workspaces(self) -> list[str]:
+        """Workspace files named by ``jsonFiles``/``jsonFiles_FullLikelihood`` but absent from this copy."""
+        named: list[str] = []
+        for mapping in (self.info.json_files, self.info.json_files_full):
+            named.extend(mapping or {})
+        return [f for f in dict.fromkeys(named) if f not in self.workspace_files]
 
     def dataset(self, data_id: str | None) -> Dataset:
         for ds in self.datasets:

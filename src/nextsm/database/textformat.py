@@ -120,6 +120,8 @@ class GridTable:
 
 _MASS_UNIT = "*GeV"
 _UNIT_RE = re.compile(r"\*\s*([A-Za-z]+)")
+_TRAILING_DOT_RE = re.compile(r"(?<=\d)\.(?![\d])")
+_LEADING_DOT_RE = re.compile(r"(?<![\d.])\.(?=\d)")
 _TO_SPACES = str.maketrans({c: " " for c in "[],\"*"})
 _VALUE_UNITS = {"*fb": 1.0, "*pb": 1e3}
 
@@ -166,6 +168,12 @@ def parse_grid(entry: Entry, *, path: str, field: str) -> GridTable:
     cleaned = cleaned.replace("(", "[").replace(")", "]").replace("'", '"')
     try:
         rows = json.loads(cleaned)
+    except json.JSONDecodeError:
+        # numbers written like '70.' or '.5' are valid in the database but not in JSON
+        cleaned = _LEADING_DOT_RE.sub("0.", _TRAILING_DOT_RE.sub(".0", cleaned))
+        rows = None
+    try:
+        rows = json.loads(cleaned) if rows is None else rows
     except json.JSONDecodeError as exc:
         raise DatabaseError(f"malformed data grid ({exc.msg})", path=path,
                             line=entry.line + exc.lineno - 1, field=field) from None

@@ -1,0 +1,44 @@
+"""Top-level ``nextsm`` command group."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from nextsm import __version__
+from nextsm.cli.database import database
+from nextsm.cli.demo import demo
+from nextsm.cli.limit import limit
+from nextsm.errors import NextsmError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nextsm")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """nextsm: search LHC data for the next Standard Model."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+cli.add_command(database)
+cli.add_command(limit)
+cli.add_command(demo)
+
+
+def main() -> None:
+    """Console-script entry point: nextsm errors become a one-line message and exit code 1."""
+    try:
+        cli(standalone_mode=False)
+    except NextsmError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        raise SystemExit(130) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
