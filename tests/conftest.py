@@ -26,3 +26,11 @@ def database_source(database_path):
     source = DatabaseSource(database_path)
     yield source
     source.close()
+
+
+@pytest.fixture(scope="session")
+def database(database_path, tmp_path_factory):
+    """The whole SModelS database, loaded once per test session through a private compiled cache."""
+    from nextsm.database import load_database
+
+    return load_database(database_path, cache_root=tmp_path_factory.mktemp("nextsm-cache"))

@@ -63,10 +63,7 @@ def as_signal_batch(signal: ArrayLike, n_regions: int, *, name: str = "signal") 
     if arr.ndim == 0 and n_regions == 1:
         arr = arr.reshape(1, 1)
     elif arr.ndim == 1:
-        if n_regions == 1 and arr.shape[0] != 1:
-            arr = arr.reshape(-1, 1)
-        else:
-            arr = arr.reshape(1, -1)
+        arr = arr.reshape(-1, 1) if n_regions == 1 and arr.shape[0] != 1 else arr.reshape(1, -1)
     if arr.ndim != 2 or arr.shape[1] != n_regions:
         raise LikelihoodError(
             f"parameter '{name}' has shape {np.shape(signal)}, expected (H, {n_regions}) or ({n_regions},)"
@@ -97,7 +94,7 @@ class StatisticalModel(ABC):
         signal: ArrayLike,
         *,
         data: DataKind = "observed",
-        mu_bounds: tuple[float, float] = (0.0, 10.0),
+        mu_bounds: tuple[float, float | None] = (0.0, None),
     ) -> FitResult:
         """Maximum-likelihood estimate of μ within ``mu_bounds`` for every hypothesis.
 
@@ -107,3 +104,20 @@ class StatisticalModel(ABC):
         from nextsm.likelihoods.limits import minimize_mu
 
         return minimize_mu(self, signal, data=data, mu_bounds=mu_bounds)
+
+    def upper_limit(
+        self,
+        signal: ArrayLike,
+        *,
+        expected: Literal["observed", "apriori", "aposteriori"] = "observed",
+        cl: float = 0.95,
+    ) -> NDArray[np.float64]:
+        """Upper limit on μ at confidence level ``cl``, shape ``(H,)``.
+
+        The default is the asymptotic CLs limit of :func:`nextsm.likelihoods.limits.upper_limit`
+        (``expected="apriori"``: median expected limit).  UL-type results override it with the
+        published limits.  ``r = 1 / μ_UL``.
+        """
+        from nextsm.likelihoods.limits import upper_limit
+
+        return upper_limit(self, signal, expected=expected, cl=cl)
