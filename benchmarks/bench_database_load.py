@@ -69,8 +69,10 @@ def main() -> int:
 
             logging.getLogger("smodels").setLevel(logging.ERROR)
 
-            built, wall, cpu = timed(lambda: SModelSDatabase(str(folder), force_load="txt"))
+            # force_load=None on a folder without a pickle: read the text files, then write db3.pcl
+            built, wall, cpu = timed(lambda: SModelSDatabase(str(folder)))
             results["SModelS 3.2.1 pickle build"] = {"wall_s": wall, "cpu_s": cpu}
+            sys.stderr.write(json.dumps(results, indent=2) + "\n")
             pcl = Path(built.pcl_meta.pathname)
             _, wall, cpu = timed(lambda: SModelSDatabase(str(pcl)))
             results["SModelS 3.2.1 pickle load"] = {"wall_s": wall, "cpu_s": cpu}

@@ -29,8 +29,9 @@ def database_source(database_path):
 
 
 @pytest.fixture(scope="session")
-def database(database_path, tmp_path_factory):
-    """The whole SModelS database, loaded once per test session through a private compiled cache."""
+def database(database_path):
+    """The whole SModelS database, loaded once per test session (through the user's compiled cache,
+    which is safe to share between processes; tests of the cache itself use private folders)."""
     from nextsm.database import load_database
 
-    return load_database(database_path, cache_root=tmp_path_factory.mktemp("nextsm-cache"))
+    return load_database(database_path)

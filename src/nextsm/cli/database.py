@@ -174,8 +174,11 @@ def show(analysis: str, database_path: str | None, as_json: bool) -> None:
     if data["missing_workspaces"]:
         console.print(f"  [yellow]missing in this copy:[/] {', '.join(data['missing_workspaces'])}")
     table = Table("dataset", "obs", "bkg", "±", "UL obs [fb]", "UL exp [fb]", "txnames")
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
     for ds in data["datasets"]:
-        fmt = (lambda v: "-" if v is None else f"{v:.4g}")
         table.add_row(str(ds["id"]), fmt(ds["observed_n"]), fmt(ds["expected_bg"]), fmt(ds["bg_error"]),
                       fmt(ds["upper_limit_fb"]), fmt(ds["expected_upper_limit_fb"]),
                       ", ".join(t["name"] for t in ds["txnames"]))

@@ -69,7 +69,8 @@ class DatabaseSource:
     ``smodels-database/`` folder inside it).  Use :func:`open_source` to create one.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
         self.path = path
         self._files: dict[str, int] = {}  # relative path -> size
         self._tar: tarfile.TarFile | None = None
@@ -87,7 +88,7 @@ class DatabaseSource:
                     full = Path(dirpath) / name
                     self._files[full.relative_to(root).as_posix()] = full.stat().st_size
         elif tarfile.is_tarfile(path):
-            self._tar = tarfile.open(path, "r:*")
+            self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 - kept open until close()
             members = [m for m in self._tar.getmembers() if m.isfile()]
             prefix = ""
             for m in members:
