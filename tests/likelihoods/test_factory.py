@@ -81,3 +81,11 @@ def test_missing_workspace_falls_back_with_a_note(database, database_source):
 def test_unknown_method_is_rejected(database):
     with pytest.raises(LikelihoodError, match="'method'"):
         efficiency_map_likelihood(database.analysis("CMS-SUS-16-050-agg"), method="nn")
+
+
+def test_covariance_covers_the_dataset_order_only(database):
+    ana = database.analysis("ATLAS-SUSY-2019-02-eff")
+    result = efficiency_map_likelihood(ana)
+    assert result.kind == "sl-v1"
+    assert result.regions == tuple(ana.info.dataset_order)
+    assert len(result.regions) < len(ana.datasets)

@@ -125,10 +125,11 @@ def _best(analysis: Analysis, datasets: Sequence[Dataset], note: str = "") -> Re
 def _simplified(analysis: Analysis, note: str = "") -> ResultLikelihood:
     cov = analysis.info.covariance
     assert cov is not None
-    datasets = _em_datasets(analysis)
+    order = analysis.info.dataset_order
+    datasets = [analysis.dataset(d) for d in order] if order else _em_datasets(analysis)
     if cov.shape != (len(datasets), len(datasets)):
         raise LikelihoodError(f"{analysis.id}: covariance is {cov.shape[0]}×{cov.shape[1]} but there are "
-                              f"{len(datasets)} signal regions (field 'covariance')")
+                              f"{len(datasets)} signal regions (fields 'covariance', 'datasetOrder')")
     n, b, _ = _counts(analysis, datasets)
     regions = tuple(str(ds.data_id) for ds in datasets)
     third = [ds.third_moment for ds in datasets]

@@ -11,14 +11,13 @@ with spey's ``likelihood(poi_test=μ, return_nll=True)``:
         + \tfrac12\,\theta^T \rho^{-1} \theta + \tfrac12\big(N\ln 2\pi + \ln\det\rho\big),
     \qquad \lambda_i = \mu s_i + \lambda^{bkg}_i(\theta_i).
 
-==========================  ==========================================  ================================
-model                       background rate :math:`\lambda^{bkg}_i`     constraint on θ
-==========================  ==========================================  ================================
-:class:`PoissonGaussian`    :math:`b_i + \sigma_i\theta_i`              independent N(0, 1)
-:class:`CorrelatedBackground`  :math:`b_i + \sigma_i\theta_i`,          MVN(0, ρ),
-                            :math:`\sigma_i = \sqrt{\Sigma_{ii}}`       :math:`\rho_{ij} = \Sigma_{ij}/(\sigma_i\sigma_j)`
-:class:`ThirdMomentExpansion`  :math:`A_i + B_i\theta_i + C_i\theta_i^2`  MVN(0, ρ̃) (CMS "SL v2")
-==========================  ==========================================  ================================
+* :class:`PoissonGaussian` (uncorrelated, spey ``uncorrelated_background``):
+  :math:`\lambda^{bkg}_i = b_i + \sigma_i\theta_i`, :math:`\theta_i \sim N(0, 1)` independent;
+* :class:`CorrelatedBackground` (CMS "SL v1", ``correlated_background``): the same with
+  :math:`\sigma_i = \sqrt{\Sigma_{ii}}` and θ ~ MVN(0, ρ), :math:`\rho_{ij} = \Sigma_{ij}/(\sigma_i\sigma_j)`;
+* :class:`ThirdMomentExpansion` (CMS "SL v2", ``third_moment_expansion``):
+  :math:`\lambda^{bkg}_i = A_i + B_i\theta_i + C_i\theta_i^2` and θ ~ MVN(0, ρ̃)
+  (:func:`third_moment_coefficients`).
 
 Every model keeps the background part non-negative, :math:`\lambda^{bkg}_i(\theta_i) \ge 0` (spey's
 constraint; the signal part may be negative for μ < 0 or negative signals).  For a bin with
@@ -37,33 +36,39 @@ minimiser of :math:`\lambda - n\ln\lambda + \theta^2/2` solves
 *third moments*: a batched projected Newton method on θ (Hessian
 :math:`\rho^{-1} + \mathrm{diag}(n\lambda'^2/\lambda^2 + (1 - n/\lambda)\lambda'')`), started from
 the uncorrelated closed form, with backtracking (step halving) that keeps :math:`\lambda_i > 0`
-wherever :math:`n_i > 0` and an active set for the bounds of θ implied by
-:math:`\lambda^{bkg} \ge 0`, run until the projected gradient is below 10⁻¹⁰.
+wherever :math:`n_i > 0`, and an active set for the bounds of θ implied by :math:`\lambda^{bkg} \ge 0`
+(for SL v2 the branch of the parabola on which :math:`\lambda^{bkg}` rises with θ); run until the
+projected gradient is below 10⁻¹⁰ (or the Newton decrement below 10⁻²⁰).  Where
+:math:`n_i = 0` and :math:`\mu s_i < 0`, the kink of :math:`\max(\lambda_i, 0)` splits the range of
+:math:`\theta_i` into two pieces that the iteration treats like bounds.
 
-**Fits of μ** (:meth:`fit`) use the exact derivatives of the profiled NLL: by the envelope theorem
-:math:`dF/d\mu = \sum_i s_i (1 - n_i/\lambda_i)` at θ̂, and
-:math:`d^2F/d\mu^2 = F_{\mu\mu} - F_{\mu\theta} H_{\theta\theta}^{-1} F_{\theta\mu}` (free θ only);
-a bracketed Newton iteration (bisection fallback) on :math:`dF/d\mu` converges to
-:math:`|\Delta\mu| \le 10^{-12}(1 + |\mu|)`.  The profiled NLL of the linear models is convex in μ,
-so a non-negative derivative at the lower bound (non-positive at the upper bound) puts μ̂ there.
-An upper bound ``None`` is found by expanding from 10 by factors of 4 (up to 10¹²).
+**Fits of μ** (:meth:`fit`) use the exact derivatives of the profiled NLL F(μ): by the envelope
+theorem :math:`F' = \sum_i s_i (1 - n_i/\lambda_i)` at θ̂ (for :math:`n_i = 0` the subgradient of
+the kink that makes θ̂ stationary), and
+:math:`F'' = F_{\mu\mu} - F_{\mu\theta} H_{\theta\theta}^{-1} F_{\theta\mu}` (free θ only).  A
+bracketed Newton iteration on F' starts at the lower bound (F'(lo) ≥ 0 puts μ̂ there: the profile
+of the linear models is convex), steps towards an open upper bound (``None``, up to 10¹²) until F'
+changes sign, bisects when a Newton step leaves the bracket, and stops when the step is below
+:math:`10^{-10}(1 + |\mu|)` or the NLL left to gain (½F'²/F'') is below 10⁻²⁰.  θ̂ of the previous
+step is the start of the next profile.  An open lower bound (−inf) is found by expanding
+downwards from −10.
 
 **Data.** ``"observed"``: :math:`n`; ``"apriori"``: :math:`n := b` (for SL v2 the first moment
 :math:`m_1 = b`, as spey).  :meth:`asimov` returns the same model whose data (for both kinds) are
 :math:`\lambda^{bkg}(\hat\theta_0)`, the background-only (μ = 0) fit to the chosen data; the
 constraint is *not* re-centred (spey's convention).
 
-**Marginalised variant** (``PoissonGaussian(..., marginalised=True)``, as SModelS' marginalised
-likelihood): per bin :math:`L_i(\mu) = \int_{\theta \ge -b/\sigma}\mathrm{Pois}(n \mid \mu s + b +
+**Marginalised variant** (``PoissonGaussian(..., marginalised=True)``, in the spirit of SModelS'
+``marginalize`` option, which averages over sampled backgrounds): per bin :math:`L_i(\mu) = \int_{\theta \ge -b/\sigma}\mathrm{Pois}(n \mid \mu s + b +
 \sigma\theta)\,\varphi(\theta)\,d\theta \,/\, \Phi(b/\sigma)` — the Gaussian truncated to a
 non-negative background.  For :math:`n = 0` the integral is closed-form,
 :math:`e^{-a + \sigma^2/2}\,\Phi(-\theta_0 - \sigma)` (plus the mass where :math:`\lambda \le 0`);
 for :math:`n > 0` it is computed by tanh–sinh quadrature on two panels split at the mode θ̂ (the
 profiled closed form), each reaching to where the integrand has fallen by :math:`e^{-50}`
-(located by bisection; :math:`\partial^2_\theta \ge 1` bounds this within 10 of the mode).  Relative
-accuracy ~10⁻¹⁰ (checked against adaptive quadrature).  Its fit uses the generic golden-section
-search :func:`~nextsm.likelihoods.limits.minimize_mu`, and its Asimov data are those of the profiled
-model.
+(located by bisection; :math:`\partial^2_\theta(-\ln) \ge 1` bounds this within 10 of the mode).
+The NLL is accurate to ~10⁻¹⁰ (checked against adaptive quadrature).  Its fit uses the generic
+golden-section search :func:`~nextsm.likelihoods.limits.minimize_mu`; its Asimov data are those of
+the profiled model.
 """
 
 from __future__ import annotations
@@ -84,13 +89,14 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 #: projected-gradient tolerance of the θ profile
 _GTOL = 1e-10
 #: below this projected gradient a full Newton step failing the line search means rounding noise
-_NEAR_GTOL = 1e-7
+_NEAR_GTOL = 1e-8
+_FIXED_CURVATURE = 1e30
 _MAX_NEWTON = 200
 _MAX_HALVINGS = 60
 #: Hessian elements per chunk of hypotheses in the Newton profile (bounds memory)
 _CHUNK_ELEMENTS = 1 << 21
 #: relative μ tolerance of the fit, and the largest μ an open upper bound expands to
-_MU_XTOL = 1e-12
+_MU_XTOL = 1e-10
 _MU_CEILING = 1e12
 _MAX_MU_ITER = 200
 #: spey's regularisation of C_i in the denominator of ρ̃
@@ -188,13 +194,15 @@ def _poisson_terms(lam: NDArray[np.float64], n: NDArray[np.float64]
     """
     pos = n > 0
     safe_n = np.where(pos, n, 1.0)
+    diff = lam - n
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = lam / safe_n
-        dev = np.where(pos, (lam - n) - n * np.log(np.where(ratio > 0, ratio, 1.0)), np.maximum(lam, 0.0))
+        # written with log1p: for large counts λ − n ln λ alone would lose ~n·1e-16 to rounding
+        rel = diff / safe_n
+        dev = np.where(pos, diff - n * np.log1p(np.where(rel > -1.0, rel, 0.0)), np.maximum(lam, 0.0))
         dev = np.where(pos & ~(lam > 0), np.inf, dev)
         inv = np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0), 0.0)
         # n = 0: the right derivative of max(λ, 0) at λ = 0 (a background at its bound can only rise)
-        t1 = np.where(pos, 1.0 - n * inv, (lam >= 0).astype(float))
+        t1 = np.where(pos, diff * inv, (lam >= 0).astype(float))
         t2 = n * inv * inv
     return dev, t1, t2
 
@@ -345,6 +353,7 @@ class _SimplifiedModel(StatisticalModel):
 # ------------------------------------------------------------------------------------------------
 def _fit_mu(model: _SimplifiedModel, sig: NDArray[np.float64], n: NDArray[np.float64],
             mu_bounds: tuple[float, float | None]) -> FitResult:
+    """Bracketed Newton iteration on dF/dμ from the lower bound (module docstring)."""
     try:
         lo_bound, hi_bound = mu_bounds
     except (TypeError, ValueError):
@@ -354,83 +363,75 @@ def _fit_mu(model: _SimplifiedModel, sig: NDArray[np.float64], n: NDArray[np.flo
     if np.isnan(lo_bound) or np.isnan(hi_bound) or not hi_bound > lo_bound:
         raise LikelihoodError(f"parameter 'mu_bounds' must have lo < hi, got {mu_bounds}")
     n_hyp = sig.shape[0]
+    hi_bound = min(hi_bound, _MU_CEILING)
     theta_store = np.zeros(sig.shape)
-    have_theta = False
+    warm = np.zeros(n_hyp, dtype=bool)
 
     def evaluate(mu: NDArray[np.float64], rows: NDArray[np.intp]) -> _Profile:
-        theta0 = theta_store[rows] if have_theta else None
+        theta0 = theta_store[rows] if np.all(warm[rows]) else None
         prof = model._profile(mu, sig[rows], n, theta0, derivatives=True)
         theta_store[rows] = prof.theta
+        warm[rows] = True
         return prof
 
+    # -- the lower end (an open one is found by expanding downwards) ---------------------------------------
     all_rows = np.arange(n_hyp)
-    # -- bounds (expanded where open) -------------------------------------------------------------------
-    if np.isfinite(hi_bound):
-        hi = np.full(n_hyp, hi_bound)
-    else:
-        hi = np.full(n_hyp, max(lo_bound, 0.0) + 10.0 if np.isfinite(lo_bound) else 10.0)
     if np.isfinite(lo_bound):
         lo = np.full(n_hyp, lo_bound)
+        p = evaluate(lo, all_rows)
+        g_lo, c_lo, f_lo = p.grad_mu, p.curv_mu, p.nll
     else:
-        lo = np.full(n_hyp, min(hi_bound, 0.0) - 10.0 if np.isfinite(hi_bound) else -10.0)
-    p_hi = evaluate(hi, all_rows)
-    have_theta = True
-    g_hi, f_hi = p_hi.grad_mu.copy(), p_hi.nll.copy()
-    if not np.isfinite(hi_bound):
-        anchor = lo.copy()
-        grow = g_hi < 0
-        while np.any(grow):
-            rows = np.flatnonzero(grow)
-            hi[rows] = anchor[rows] + 4.0 * (hi[rows] - anchor[rows])
-            p = evaluate(hi[rows], rows)
-            g_hi[rows], f_hi[rows] = p.grad_mu, p.nll
-            grow[rows] = (p.grad_mu < 0) & (hi[rows] < _MU_CEILING)
-    p_lo = evaluate(lo, all_rows)
-    g_lo, f_lo = p_lo.grad_mu.copy(), p_lo.nll.copy()
-    if not np.isfinite(lo_bound):
-        anchor = hi.copy()
+        anchor = min(hi_bound, 0.0)
+        lo = np.full(n_hyp, anchor - 10.0)
+        p = evaluate(lo, all_rows)
+        g_lo, c_lo, f_lo = p.grad_mu.copy(), p.curv_mu.copy(), p.nll.copy()
         grow = g_lo > 0
         while np.any(grow):
             rows = np.flatnonzero(grow)
-            lo[rows] = anchor[rows] - 4.0 * (anchor[rows] - lo[rows])
+            lo[rows] = anchor - 4.0 * (anchor - lo[rows])
             p = evaluate(lo[rows], rows)
-            g_lo[rows], f_lo[rows] = p.grad_mu, p.nll
+            g_lo[rows], c_lo[rows], f_lo[rows] = p.grad_mu, p.curv_mu, p.nll
             grow[rows] = (p.grad_mu > 0) & (lo[rows] > -_MU_CEILING)
-    # -- end points ------------------------------------------------------------------------------------------
-    muhat = np.where(g_lo >= 0, lo, hi)
-    nll_min = np.where(g_lo >= 0, f_lo, f_hi)
-    inside = ~(g_lo >= 0) & ~(g_hi <= 0)
-    if not np.any(inside):
+    muhat, nll_min = lo.copy(), f_lo.copy()
+    # convex profile: F'(lo) ≥ 0 puts μ̂ at the lower end
+    rows = np.flatnonzero(~(g_lo >= 0))
+    if rows.size == 0:
         return FitResult(muhat=muhat, nll_min=nll_min)
-    # -- bracketed Newton ------------------------------------------------------------------------------------
-    rows = np.flatnonzero(inside)
-    a, b = lo[rows], hi[rows]
-    ga, gb = g_lo[rows], g_hi[rows]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.where(np.isfinite(ga) & np.isfinite(gb), a - ga * (b - a) / (gb - ga), 0.5 * (a + b))
-    mu = np.where((mu > a) & (mu < b), mu, 0.5 * (a + b))
+    # -- bracketed Newton: F' < 0 at a, F' > 0 at b (b = inf while unknown) --------------------------------
+    a = lo[rows]
+    b = np.full(rows.size, np.inf)
+    mu, g, c = lo[rows], g_lo[rows], c_lo[rows]
     for _ in range(_MAX_MU_ITER):
-        p = evaluate(mu, rows)
-        g, c = p.grad_mu, p.curv_mu
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            step = -g / c
+            newton = mu + step
+        newton_ok = np.isfinite(step) & (c > 0)
+        inside = newton_ok & (newton >= a) & (newton <= b)
+        # no usable Newton step: bisect a closed bracket, else grow the step away from a
+        grow_to = a + np.maximum(10.0, 4.0 * (a - lo[rows]))
+        fallback = np.where(np.isfinite(b), 0.5 * (a + b), grow_to)
+        mu_new = np.minimum(np.where(inside, newton, fallback), hi_bound)
+        p = evaluate(mu_new, rows)
+        mu, g, c = mu_new, p.grad_mu, p.curv_mu
         left = g < 0
         a = np.where(left, mu, a)
         b = np.where(left, b, mu)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            step = -g / c
-        newton = mu + step
-        ok = np.isfinite(newton) & (c > 0) & (newton > a) & (newton < b)
-        mu_new = np.where(ok, newton, 0.5 * (a + b))
         tol = _MU_XTOL * (1.0 + np.abs(mu))
-        done = (g == 0) | (np.abs(mu_new - mu) <= tol) | (b - a <= tol)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            next_step = np.where(c > 0, -g / c, np.inf)
+        # converged: the next Newton step or the bracket is below tol, or the NLL still to gain
+        # (½ F'²/F'' = −½ F'·step) is below 1e-20; or μ sits at the upper bound with F' ≤ 0
+        done = ((g == 0) | (np.abs(next_step) <= tol) | (b - a <= tol) | (-0.5 * g * next_step <= 1e-20)
+                | ((mu >= hi_bound) & ~(g > 0)))
         muhat[rows[done]] = mu[done]
         nll_min[rows[done]] = p.nll[done]
         keep = ~done
         if not np.any(keep):
             break
-        rows, a, b, mu = rows[keep], a[keep], b[keep], mu_new[keep]
-    else:  # pragma: no cover - the bracket halves at least every other step
-        p = evaluate(mu, rows)
-        muhat[rows], nll_min[rows] = mu, p.nll
+        rows, a, b, mu, g, c = rows[keep], a[keep], b[keep], mu[keep], g[keep], c[keep]
+        p_nll = p.nll[keep]
+    else:  # pragma: no cover - out of iterations: the last point evaluated
+        muhat[rows], nll_min[rows] = mu, p_nll
     return FitResult(muhat=muhat, nll_min=nll_min)
 
 
@@ -689,8 +690,8 @@ class _QuadraticBackground(_SimplifiedModel):
         disc = B**2 - 4.0 * C * c0
         with np.errstate(divide="ignore", invalid="ignore"):
             kink = -2.0 * c0 / (B + np.sqrt(np.maximum(disc, 0.0)))
-        # no root: λ < 0 on the whole range, which is then the flat piece
-        kink = np.where(disc >= 0, np.nan_to_num(kink, nan=0.0), np.broadcast_to(self._theta_hi, rate.shape))
+        # no root: λ < 0 on the whole range (C < 0), which is then the flat piece, or λ > 0 (C > 0)
+        kink = np.where(disc >= 0, np.nan_to_num(kink, nan=0.0), np.where(C < 0, self._theta_hi, np.nan))
         kink = np.clip(kink, self._theta_lo, self._theta_hi)
         return np.where(applicable, kink, np.nan)
 
@@ -723,13 +724,15 @@ class _QuadraticBackground(_SimplifiedModel):
     def _newton_step(self, grad: NDArray[np.float64], hdiag: NDArray[np.float64],
                      free: NDArray[np.bool_]) -> NDArray[np.float64]:
         """Solve the Newton system on the free variables (fixed ones get a zero step)."""
-        n_reg = grad.shape[1]
-        mask = free.astype(float)
-        hess = self._precision[None, :, :] * (mask[:, :, None] * mask[:, None, :])
+        n_rows, n_reg = grad.shape
+        hess = np.repeat(self._precision[None, :, :], n_rows, axis=0)
         idx = np.arange(n_reg)
-        hess[:, idx, idx] += np.where(free, hdiag, 1.0)
+        # a fixed variable gets a huge diagonal and no gradient: its step vanishes and the free ones
+        # solve H_FF d_F = −g_F up to relative corrections of 1e-30 (no masking of the matrices needed)
+        hess[:, idx, idx] += np.where(free, hdiag, _FIXED_CURVATURE)
         rhs = -np.where(free, grad, 0.0)
-        return np.linalg.solve(hess, rhs[..., None])[..., 0]
+        step = np.linalg.solve(hess, rhs[..., None])[..., 0]
+        return np.where(free, step, 0.0)
 
     def _profile_chunk(self, mu: NDArray[np.float64], sig: NDArray[np.float64], n: NDArray[np.float64],
                        theta0: NDArray[np.float64] | None, derivatives: bool) -> _Profile:
