@@ -59,6 +59,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="hypotheses per nextsm batch")
     parser.add_argument("--n-ref", type=int, default=30, help="hypotheses evaluated by the reference")
+    parser.add_argument("--n-ref-ul", type=int, default=3, help="upper limits computed by the reference")
+    parser.add_argument("--n-hf", type=int, default=40, help="hypotheses for the HistFactory model")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(2026)
@@ -84,7 +86,7 @@ def main() -> int:
     t_ref = best_time(smodels_ref, 1) / k
     rows.append(dict(kind="ul-truncated-gaussian", result="synthetic UL/UL_exp pairs", regions=1,
                      ours_per_s=args.n / t_ours, ref="SModelS 3.2.1 TruncatedGaussians", ref_per_s=1 / t_ref,
-                     ul_per_s=args.n / t_ul))
+                     ul_per_s=args.n / t_ul, ref_ul_per_s=float("nan")))
 
     # ---- EM results vs spey ------------------------------------------------------------------------
     cases = [("single-sr", "CMS-EXO-19-001-eff", "uncorrelated"),
@@ -108,7 +110,7 @@ def main() -> int:
         t_ul = best_time(lambda result=result, signal=signal: result.model.upper_limit(signal[:1000]), 1) * args.n / 1000
 
         def spey_ref(signal=signal, n=n, b=b, err=err, ana=ana, kind=kind, spey_kind=spey_kind, ds=ds,
-                     best=best if kind == "best-sr" else None) -> None:
+                     best=best if kind == "best-sr" else None, k=k, ul=False) -> None:
             for i in range(k):
                 if spey_kind == "uncorrelated":
                     j = slice(None) if best is None else slice(best[i], best[i] + 1)
@@ -118,32 +120,65 @@ def main() -> int:
                 else:
                     m = spey_model("third", n, b, ana.info.covariance, signal[i],
                                    np.array([d.third_moment for d in ds]))
-                m.chi2(poi_test=1.0, poi_test_denominator=0.0)
+                if ul:
+                    m.poi_upper_limit(expected=spey.ExpectationType.observed)
+                else:
+                    m.chi2(poi_test=1.0, poi_test_denominator=0.0)
+
+        import spey
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t_ref = best_time(spey_ref, 1) / k
+            t_ref_ul = best_time(lambda spey_ref=spey_ref: spey_ref(k=args.n_ref_ul, ul=True), 1) / args.n_ref_ul
         rows.append(dict(kind=kind, result=name, regions=len(ds), ours_per_s=args.n / t_ours,
-                         ref=f"spey 0.2.7 default.{spey_kind}", ref_per_s=1 / t_ref, ul_per_s=args.n / t_ul))
+                         ref=f"spey 0.2.7 default.{spey_kind}", ref_per_s=1 / t_ref, ul_per_s=args.n / t_ul,
+                         ref_ul_per_s=1 / t_ref_ul))
 
-    # ---- HistFactory: nextsm on pyhf vs spey-pyhf ------------------------------------------------
+    # ---- HistFactory: nextsm on pyhf (one model, signal as fixed parameters) vs spey-pyhf -----------
+
+    from nextsm.likelihoods.histfactory import build_patch
+
     with DatabaseSource(db.path) as source:
-        ana = db.analysis("ATLAS-SUSY-2018-32-eff")
-        result = efficiency_map_likelihood(ana, source=source)
-        n_h = 20
-        signal = rng.uniform(0, 1, (n_h, result.model.n_regions))
-        t_ours = best_time(lambda: twice_delta_nll(result.model, 1.0, signal), 1)
-        rows.append(dict(kind="histfactory", result=f"{ana.id} {result.note}", regions=result.model.n_regions,
-                         ours_per_s=n_h / t_ours, ref="pyhf 0.7.6 (numpy) is the engine itself",
-                         ref_per_s=float("nan"), ul_per_s=float("nan")))
+        for name, workspace in (("ATLAS-SUSY-2018-32-eff", "bkgonly_simplified.json"),
+                                ("ATLAS-SUSY-2018-31-eff", "simplifiedC.json")):
+            ana = db.analysis(name)
+            result = efficiency_map_likelihood(ana, source=source, workspace=workspace)
+            model = result.model
+            signal = rng.uniform(0, 1, (args.n_hf, model.n_regions))
+            t_ours = best_time(lambda model=model, signal=signal: twice_delta_nll(model, 1.0, signal), 1)
+            t_ul = best_time(lambda model=model, signal=signal: model.upper_limit(signal[:3]), 1) / 3
+            spec = json.loads(source.read_text(f"{ana.folder}/{workspace}"))
+            entry = ana.info.json_files[workspace]
+            backend = spey.get_backend("pyhf")
+
+            def spey_hf(k: int, ul: bool, spec=spec, entry=entry, signal=signal, ana=ana, backend=backend) -> None:
+                for i in range(k):
+                    patch = [op for op in build_patch(spec, entry, ana.info.include_crs, yields=signal[i])
+                             if op["path"].startswith("/channels/")]
+                    m = backend(background_only_model=spec, signal_patch=patch)
+                    if ul:
+                        m.poi_upper_limit(expected=spey.ExpectationType.observed)
+                    else:
+                        m.chi2(poi_test=1.0, poi_test_denominator=0.0)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_ref = best_time(lambda spey_hf=spey_hf: spey_hf(10, False), 1) / 10
+                t_ref_ul = best_time(lambda spey_hf=spey_hf: spey_hf(args.n_ref_ul, True), 1) / args.n_ref_ul
+            rows.append(dict(kind="histfactory", result=f"{ana.id} {workspace}", regions=model.n_regions,
+                             ours_per_s=args.n_hf / t_ours, ref="spey-pyhf 0.2.2 (pyhf 0.7.6 numpy)",
+                             ref_per_s=1 / t_ref, ul_per_s=1 / t_ul, ref_ul_per_s=1 / t_ref_ul))
 
     for r in rows:
-        r["speedup"] = r["ours_per_s"] / r["ref_per_s"] if np.isfinite(r["ref_per_s"]) else float("nan")
-    header = f"{'kind':24s} {'result':28s} {'SRs':>4s} {'nextsm /s':>11s} {'ref /s':>9s} {'ratio':>9s} {'UL /s':>9s}"
-    print(header)
+        r["speedup"] = r["ours_per_s"] / r["ref_per_s"]
+        r["ul_speedup"] = r["ul_per_s"] / r["ref_ul_per_s"]
+    print(f"{'kind':22s} {'result':28s} {'SRs':>4s} {'q(1)/s':>9s} {'ref /s':>9s} {'ratio':>8s} "
+          f"{'UL/s':>9s} {'ref UL/s':>9s} {'ratio':>8s}")
     for r in rows:
-        print(f"{r['kind']:24s} {r['result'][:28]:28s} {r['regions']:4d} {r['ours_per_s']:11.3g} "
-              f"{r['ref_per_s']:9.3g} {r['speedup']:9.3g} {r['ul_per_s']:9.3g}")
+        print(f"{r['kind']:22s} {r['result'][:28]:28s} {r['regions']:4d} {r['ours_per_s']:9.3g} "
+              f"{r['ref_per_s']:9.3g} {r['speedup']:8.3g} {r['ul_per_s']:9.3g} {r['ref_ul_per_s']:9.3g} "
+              f"{r['ul_speedup']:8.3g}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

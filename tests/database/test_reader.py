@@ -82,9 +82,8 @@ def test_malformed_file_names_file_line_field(tiny_database):
 def test_skip_bad_keeps_the_rest_and_warns(tiny_database):
     path = tiny_database / "13TeV/ATLAS/TEST-UL-01/globalInfo.txt"
     path.write_text(path.read_text().replace("lumi: 139.0/fb", "lumi: 139.0*GeV"))
-    with DatabaseSource(tiny_database) as source:
-        with pytest.warns(SkippedAnalysesWarning, match="TEST-UL-01"):
-            db = read_database(source, skip_bad=True)
+    with DatabaseSource(tiny_database) as source, pytest.warns(SkippedAnalysesWarning, match="TEST-UL-01"):
+        db = read_database(source, skip_bad=True)
     assert [a.name for a in db] == ["TEST-EM-01-eff"]
     assert "lumi" in db.skipped[0]
 

@@ -21,6 +21,7 @@ The cache directory is, in order: the explicit argument, ``NEXTSM_CACHE_DIR``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -195,10 +196,8 @@ def store(db: Database, db_path: Path, root: Path) -> Path:
         try:
             np.save(tmp / "grids.npy", data, allow_pickle=False)
             (tmp / "meta.json").write_text(json.dumps(meta, separators=(",", ":")))
-            try:
+            with contextlib.suppress(OSError):  # another process won the race: its copy is equivalent
                 os.replace(tmp, entry)
-            except OSError:  # another process won the race: its copy is equivalent
-                pass
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -10,8 +10,8 @@ import hashlib
 import re
 import warnings
 from collections import defaultdict
-from dataclasses import replace
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
