@@ -28,6 +28,7 @@ limit, UL := min(UL, UL_exp + 2·UL_exp/1.96) (``cap_excess=True``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -131,17 +132,22 @@ class TruncatedGaussian(StatisticalModel):
             eul = np.where(ul > eul, eul / widen, eul)
         return ul, eul
 
+    @cached_property
+    def _standardised_mode(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(μ̂/s_μ, UL_exp'/1.96) per hypothesis: independent of the signal, computed once."""
+        ul, eul = self._effective_limits()
+        return truncated_gaussian_mode(1.96 * ul / eul), eul / 1.96
+
     def _mode_and_width(self, sig: NDArray[np.float64], data: DataKind
                         ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         xsec = sig[:, 0]
         if np.any(xsec <= 0):
             raise LikelihoodError("parameter 'signal' (predicted cross section) must be positive for UL results")
-        ul, eul = self._effective_limits()
-        ul, eul = np.broadcast_to(ul, xsec.shape), np.broadcast_to(eul, xsec.shape)
-        width = eul / 1.96 / xsec
+        x_hat, sigma_fb = self._standardised_mode
+        width = np.broadcast_to(sigma_fb, xsec.shape) / xsec
         if data == "apriori" or self.asimov_of is not None:
             return np.zeros_like(width), width
-        return truncated_gaussian_mode(1.96 * ul / eul) * width, width
+        return np.broadcast_to(x_hat, xsec.shape) * width, width
 
     def nll(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed") -> NDArray[np.float64]:
         """``ln Φ(μ̂/s) − ln N(μ | μ̂, s)`` per hypothesis (constants as in SModelS)."""
