@@ -72,15 +72,27 @@ The triangulation of a regular grid is not unique (four co-circular points of a 
 Qhull picks a diagonal from the last bits of the coordinates.  The mean, the SVD and the reduced
 coordinates of the grid points are therefore computed with the very same floating-point
 operations as SModelS (Python ``sum`` of the columns, ``scipy.linalg.svd``, one ``numpy.dot`` per
-point), which makes the triangulation identical to the one of SModelS.  Evaluation is vectorised
-(one ``find_simplex`` call and batched barycentric coordinates for all points); when a value lies
-within rounding error of a rounding tie of the 6-digit output (e.g. the midpoint between two grid
-values, frequent for regular grids and round input masses), the last bits decide the rounding, and
-that point is recomputed with SModelS' scalar operations.
+point), which makes the triangulation identical to the one of SModelS.
 
-Performance note: ``Delaunay.find_simplex`` computes the barycentric transforms of all simplices on
-its first call, one tiny LAPACK call per simplex; with a multithreaded OpenBLAS on an overloaded
-machine each call can cost milliseconds (set ``OPENBLAS_NUM_THREADS=1`` for batch jobs).
+Evaluation is vectorised: one ``find_simplex`` call and batched barycentric coordinates for all
+points.  SModelS locates every point alone (the walk of ``find_simplex`` starts at simplex 0, in a
+batch it starts where the previous point was found), and three kinds of points can depend on that:
+
+* points near a face of their simplex (smallest barycentric coordinate below ``NEAR_FACE``):
+  Qhull splits the cells of co-spherical points (regular 3-d grids) independently, so the
+  triangulation is not always conforming and the two simplices at a face can give different values;
+* points outside the triangulation but within the search tolerance of its convex hull;
+* values within rounding error of a tie of the 6-digit rounding (the midpoint between two grid
+  values, frequent for regular grids and round masses), where the last bits decide.
+
+These few points are recomputed one by one with SModelS' own sequence of operations.
+
+Performance notes: ``Delaunay.find_simplex`` computes the barycentric transforms of all simplices
+on its first call, one tiny LAPACK call per simplex; with a multithreaded OpenBLAS on an
+overloaded machine each call can cost milliseconds (set ``OPENBLAS_NUM_THREADS=1`` for batch
+jobs).  Regular 3-d grids have many degenerate (zero-volume) simplices, where the walk of
+``find_simplex`` gives up and scans all simplices: about a millisecond per point for the largest
+grids, in SModelS as here.
 """
 
 from __future__ import annotations
@@ -94,7 +106,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import svd
-from scipy.spatial import Delaunay, QhullError
+from scipy.spatial import ConvexHull, Delaunay, QhullError
 
 from nextsm.database.textformat import GridTable
 
@@ -298,6 +310,8 @@ def flatten_point(point: Any, layout: Any) -> NDArray[np.float64]:
         if lay == "*":
             return
         if isinstance(lay, list):
+            if isinstance(p, np.ndarray):
+                p = p.tolist()
             if not isinstance(p, (list, tuple)) or len(p) != len(lay):
                 raise ValueError(f"point {point!r} does not match layout {layout!r} at {where or 'top'}")
             for i, (pi, li) in enumerate(zip(p, lay, strict=True)):
@@ -384,6 +398,7 @@ class GridInterpolator:
     """
 
     __slots__ = (
+        "_hull",
         "_intervals",
         "_tri",
         "accept_errors_upto",
@@ -435,6 +450,7 @@ class GridInterpolator:
         self.accept_errors_upto = accept_errors_upto
         self._tri: Delaunay | None = None
         self._intervals: _Intervals | None = None
+        self._hull: NDArray[np.float64] | None = None
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -601,7 +617,7 @@ class GridInterpolator:
         ``x`` if given, else from ``p``): near rounding ties of the value, near a face of their
         simplex (Qhull's triangulation of co-spherical points is not always conforming, so the
         neighbouring simplex can give another value, and SModelS' single-point search decides which
-        one), and outside the triangulation but inside its bounding box.
+        one), and outside the triangulation but close to its convex hull.
         """
         self._build()
         m = p.shape[0]
@@ -632,7 +648,9 @@ class GridInterpolator:
             ret = np.maximum(ret, vertex_values.min(axis=1))
             recheck[np.flatnonzero(inside)[weights.min(axis=1) < NEAR_FACE]] = True
             low, high = tri.min_bound - SIMPLEX_TOL, tri.max_bound + SIMPLEX_TOL
-            recheck |= ~inside & np.all((p >= low) & (p <= high), axis=1)
+            near = np.flatnonzero(~inside & np.all((p >= low) & (p <= high), axis=1))
+            if near.size:
+                recheck[near[self._hull_distance(p[near]) <= self._hull_margin()]] = True
         if self.output_digits is not None:
             ret, doubtful = _round_vectorised(ret, self.output_digits)
             recheck[np.flatnonzero(inside)[doubtful]] = True
@@ -644,6 +662,33 @@ class GridInterpolator:
                 pi = np.dot(np.ascontiguousarray(x[i] - self.shift), self.rotation)[: self.dimensionality]
             out[i] = self._interpolate_one(pi)
         return out
+
+    def _hull_distance(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Largest signed distance of each point to the facet planes of the convex hull (a lower
+        bound of its distance to the hull; computed in chunks)."""
+        if self._hull is None:
+            self._hull = ConvexHull(self.reduced).equations
+        eq = self._hull
+        k = self.dimensionality
+        out = np.empty(p.shape[0])
+        chunk = max(1, 2_000_000 // max(len(eq), 1))
+        for start in range(0, p.shape[0], chunk):
+            block = p[start : start + chunk]
+            out[start : start + chunk] = (block @ eq[:, :k].T + eq[:, k]).max(axis=1)
+        return out
+
+    def _hull_margin(self) -> float:
+        """Points farther than this from the hull are outside for any search of ``find_simplex``.
+
+        A simplex is accepted if its barycentric coordinates are :math:`\\ge -\\epsilon_b` with
+        :math:`\\epsilon_b = \\sqrt{\\mathrm{tol}} = 10^{-3}` at worst (Qhull's leeway next to degenerate
+        simplices), which puts the point within :math:`k\\,\\epsilon_b\\,D` of it (:math:`D` the
+        diameter of the grid); twice that is the margin.
+        """
+        tri = self._tri
+        assert tri is not None
+        diameter = float(np.linalg.norm(tri.max_bound - tri.min_bound))
+        return 2.0 * self.dimensionality * math.sqrt(SIMPLEX_TOL) * diameter
 
     def _interpolate_one(self, p: NDArray[np.float64]) -> float:
         """``TxNameData.interpolate`` for one point, operation by operation as SModelS (decides ties)."""
