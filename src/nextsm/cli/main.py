@@ -10,6 +10,7 @@ from nextsm import __version__
 from nextsm.cli.database import database
 from nextsm.cli.demo import demo
 from nextsm.cli.limit import limit
+from nextsm.cli.model import export_slha
 from nextsm.errors import NextsmError
 
 
@@ -25,6 +26,7 @@ def cli(verbose: int) -> None:
 cli.add_command(database)
 cli.add_command(limit)
 cli.add_command(demo)
+cli.add_command(export_slha)
 
 
 def main() -> None:
