@@ -1,7 +1,8 @@
-"""Proto-models: the particle pool, the decay table and the :class:`ProtoModel` container."""
+"""Proto-models: the particle pool, the decay table, the :class:`ProtoModel` container, cross sections, SLHA."""
 
 from __future__ import annotations
 
+from nextsm.model.cross_sections import model_cross_sections
 from nextsm.model.decays import (
     DECAY_TABLE,
     OFFSHELL_SM_BRS,
@@ -14,6 +15,8 @@ from nextsm.model.decays import (
 from nextsm.model.errors import ModelError
 from nextsm.model.particles import LSP, MAX_MASS, PARTICLES, PDG_BY_NAME, SM_MASSES, Particle
 from nextsm.model.protomodel import ProtoModel
+from nextsm.model.slha import from_slha, to_slha
+from nextsm.model.xsec import CrossSectionError, ReferenceCrossSections, XsecTable, read_xsec_table
 
 __all__ = [
     "DECAY_TABLE",
@@ -24,11 +27,18 @@ __all__ = [
     "PDG_BY_NAME",
     "SM_MASSES",
     "Channel",
+    "CrossSectionError",
     "ModelError",
     "Particle",
     "ProtoModel",
+    "ReferenceCrossSections",
+    "XsecTable",
+    "from_slha",
     "is_offshell",
     "is_offshell_channel",
+    "model_cross_sections",
     "offshell_brs",
     "open_channels",
+    "read_xsec_table",
+    "to_slha",
 ]
