@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nextsm.model.decays import DECAY_TABLE, Channel, open_channels
+from nextsm.model.decays import DECAY_TABLE, OFFSHELL_CHANNELS, Channel, open_channels
 from nextsm.model.errors import ModelError
 from nextsm.model.particles import LSP, MAX_MASS, PARTICLES
 
@@ -317,14 +317,19 @@ class ProtoModel:
     def n_br(self) -> int:
         """Σ over present non-LSP particles of (number of distinct BR values − 1) (§3.2).
 
-        BRs below 1e-5 are ignored; b1, b2 are the same if |b1 − b2|/(b1 + b2) < 0.025.  As in the original,
-        BRs fixed by the SM (off-shell 3-body channels) are counted like any other.
+        BRs below 1e-5 are ignored; b1, b2 are the same if |b1 − b2|/(b1 + b2) < 0.025.  The off-shell 3-body
+        channels of X_W^1 / X_Z^2 share their total BR in the fixed SM proportions, so they count as *one*
+        free BR (the original C24 code counted each of them; nextsm counts free parameters only).
         """
         total = 0
         for mother, channels in self.decays.items():
             if mother == LSP or mother not in self.masses:
                 continue
-            values = [b for b in channels.values() if b >= BR_IGNORE]
+            offshell = OFFSHELL_CHANNELS.get(mother, frozenset())
+            values = [b for c, b in channels.items() if c not in offshell and b >= BR_IGNORE]
+            offshell_total = sum(b for c, b in channels.items() if c in offshell)
+            if offshell_total >= BR_IGNORE:
+                values.append(offshell_total)
             # |b1 − b2|/(b1 + b2) < 0.025  <=>  2|b1 − b2|/(b1 + b2) < 0.05
             distinct, _ = _count_distinct(values, 2.0 * BR_SAME)
             total += max(0, distinct - 1)
