@@ -11,6 +11,7 @@ from nextsm.cli.database import database
 from nextsm.cli.demo import demo
 from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
+from nextsm.cli.predict import predict
 from nextsm.errors import NextsmError
 
 
@@ -27,6 +28,7 @@ cli.add_command(database)
 cli.add_command(limit)
 cli.add_command(demo)
 cli.add_command(export_slha)
+cli.add_command(predict)
 
 
 def main() -> None:

@@ -146,6 +146,11 @@ class Element:
         Signed codes of every BSM state in the (uncompressed) decay chains that contributed.
     production:
         The sorted signed production pairs that contributed.
+    origins:
+        Indices of the uncompressed decay trees this element comes from (itself, or the parents of a
+        compressed variant, and every tree merged into it).  Two elements with a common origin are
+        *related* (SModelS ``TheorySMS.isRelatedTo``): they describe the same events and must never be
+        counted together in one signal region or one cluster.
     """
 
     branches: tuple[Branch, Branch]
@@ -153,6 +158,7 @@ class Element:
     masses: tuple[tuple[float, ...], tuple[float, ...]]
     pids: frozenset[int]
     production: frozenset[Pair]
+    origins: frozenset[int] = frozenset()
 
     @property
     def max_weight(self) -> float:
@@ -387,6 +393,7 @@ def decompose(
     memo: dict[int, list[tuple[_Chain, float]]] = {}
 
     merged: dict[tuple[object, ...], _Accumulator] = {}
+    n_trees = 0
     for pair, sig, sigma_max in pairs:
         chains = [_chains(p, table, min_br, memo, set()) for p in pair]
         for chain1, br1 in chains[0]:
@@ -395,6 +402,8 @@ def decompose(
                 if sigma_max * br < sigma_cut_fb:
                     continue
                 tree: _Tree = (chain1, chain2)
+                origin = n_trees
+                n_trees += 1
                 pids = frozenset(c for chain in tree for c in (*(v.mother for v in chain[0]), chain[1]))
                 weights = {s: sigma * br for s, sigma in sig.items()}
                 for variant in _compressed_variants(
@@ -408,6 +417,7 @@ def decompose(
                         entry.weights[sq] = entry.weights.get(sq, 0.0) + w
                     entry.pids.update(pids)
                     entry.production.add(pair)
+                    entry.origins.add(origin)
     elements = [_make_element(entry, mass) for entry in merged.values()]
     elements.sort(key=lambda e: (-e.max_weight, e.bracket(), e.masses))
     return elements
@@ -421,6 +431,7 @@ class _Accumulator:
         self.weights: dict[float, float] = {}
         self.pids: set[int] = set()
         self.production: set[Pair] = set()
+        self.origins: set[int] = set()
 
 
 def _make_element(entry: _Accumulator, mass: _Masses) -> Element:
@@ -435,6 +446,7 @@ def _make_element(entry: _Accumulator, mass: _Masses) -> Element:
         masses=(masses[0], masses[1]),
         pids=frozenset(entry.pids),
         production=frozenset(entry.production),
+        origins=frozenset(entry.origins),
     )
 
 

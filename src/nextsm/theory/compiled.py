@@ -1,0 +1,279 @@
+"""The database precompiled for theory predictions: patterns, grid layouts and interpolators per txname.
+
+:func:`compile_database` parses every constraint and condition once and turns it into the
+:class:`~nextsm.theory.matching.Pattern` objects the matcher uses; grid interpolators are built on first use
+and kept.  Txnames whose topology can never describe a protomodel element (long-lived or R-parity-violating
+topologies written in graph notation with decays into several or no BSM states) are kept in
+:attr:`CompiledDatabase.unsupported` with the reason, so nothing is dropped silently.
+
+A :class:`CompiledDatabase` is immutable after construction apart from the interpolator caches; it is meant
+to be built once per process and shared by every prediction (see :class:`~nextsm.theory.predictions.Predictor`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nextsm.database.constraints import (
+    Condition,
+    UnsupportedConstraintError,
+    parse_conditions,
+    parse_constraint,
+)
+from nextsm.database.grids import GridInterpolator, coordinate_kinds, parse_data_map
+from nextsm.errors import DatabaseError
+from nextsm.theory.matching import Pattern, compile_pattern
+
+if TYPE_CHECKING:
+    from nextsm.database.records import Analysis, Database, Dataset, TxName
+
+__all__ = ["CompiledDataset", "CompiledDatabase", "CompiledTxName", "compile_database"]
+
+#: nominal total width (GeV) of a decaying state, as written to SLHA by :func:`nextsm.model.to_slha`
+PROMPT_WIDTH = 1.0
+
+DataType = Literal["upperLimit", "efficiencyMap"]
+
+
+def _parse_labels(text: str | None, where: str) -> Any:
+    """``['MET', 'MET']`` or ``[['gluino'], []]`` (txname fields) as nested lists of str, without eval."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text.replace("'", '"'))
+    except json.JSONDecodeError as exc:
+        raise DatabaseError(f"{where}: malformed label list {text!r}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    """A condition with its arguments as ``((coefficient, condition-pattern index), ...)`` per argument."""
+
+    condition: Condition
+    arguments: tuple[tuple[tuple[float, int], ...], ...]
+
+
+@dataclass(eq=False)
+class CompiledTxName:
+    """One txname ready for matching.
+
+    Attributes
+    ----------
+    name, path:
+        The txname and its file.
+    patterns:
+        The distinct elements of the constraint, compiled.
+    terms:
+        The constraint as ``(coefficient, pattern index)`` pairs (σ = Σ coefficient × weight).
+    condition_patterns, conditions:
+        The elements appearing in conditions (compiled) and the conditions in terms of them.
+    grid_field:
+        ``"upperLimits"`` or ``"efficiencyMap"``.
+    """
+
+    name: str
+    path: str
+    patterns: tuple[Pattern, ...]
+    terms: tuple[tuple[float, int], ...]
+    condition_patterns: tuple[Pattern, ...]
+    conditions: tuple[CompiledCondition, ...]
+    grid_field: str
+    layout: Any
+    data_map: dict[int, tuple[int, str]] | None
+    raw: TxName
+    _interpolators: dict[str, GridInterpolator | None] = field(default_factory=dict, repr=False)
+
+    def interpolator(self, grid_field: str | None = None) -> GridInterpolator | None:
+        """The interpolator of ``grid_field`` (default: the txname's main grid), built on first use."""
+        key = grid_field or self.grid_field
+        if key not in self._interpolators:
+            grid = self.raw.grids.get(key)
+            self._interpolators[key] = (
+                None if grid is None else GridInterpolator.from_grid(grid, data_map=self.raw.data_map)
+            )
+        return self._interpolators[key]
+
+    def data_point(self, masses: Sequence[Sequence[float]], pattern: Pattern) -> NDArray[np.float64] | None:
+        """The grid coordinates (:attr:`GridTable.points` order) of an element matched to ``pattern``.
+
+        ``masses[k]`` are the masses (GeV) along the element branch playing pattern branch ``k``, final state
+        last.  Decaying states get the prompt width :data:`PROMPT_WIDTH`, final states width 0.  ``None`` if
+        the element does not fit the grid's layout.
+        """
+        if self.data_map is not None:
+            values = []
+            for index in range(len(self.data_map)):
+                node, attr = self.data_map[index]
+                found = None
+                for k, branch in enumerate(pattern.branches):
+                    if branch.nodes is not None and node in branch.nodes:
+                        pos = branch.nodes.index(node)
+                        chain = masses[k]
+                        pos = len(chain) - 1 if branch.inclusive else pos
+                        found = (chain, pos)
+                        break
+                if found is None:
+                    return None
+                chain, pos = found
+                if attr == "mass":
+                    values.append(chain[pos])
+                else:
+                    values.append(PROMPT_WIDTH if pos < len(chain) - 1 else 0.0)
+            return np.array(values, dtype=np.float64)
+        layout = self.layout
+        if not isinstance(layout, list) or len(layout) != 2:
+            return None
+        out: list[float] = []
+        for k in (0, 1):
+            lay = layout[k]
+            if lay == "*":
+                continue
+            chain = masses[k]
+            if not isinstance(lay, list) or len(lay) != len(chain):
+                return None
+            for pos, entry in enumerate(lay):
+                out.append(chain[pos])
+                if isinstance(entry, list):
+                    out.append(PROMPT_WIDTH if pos < len(chain) - 1 else 0.0)
+        return np.array(out, dtype=np.float64)
+
+
+@dataclass(eq=False)
+class CompiledDataset:
+    """One dataset (signal region, or the set of UL maps) of an analysis, with its compiled txnames."""
+
+    index: int
+    analysis: Analysis
+    dataset: Dataset
+    txnames: tuple[CompiledTxName, ...]
+
+    @property
+    def data_type(self) -> DataType:
+        return self.dataset.data_type
+
+    @property
+    def analysis_id(self) -> str:
+        return self.analysis.id
+
+    @property
+    def sqrts(self) -> float:
+        return float(self.analysis.info.sqrts_tev)
+
+    @property
+    def lumi(self) -> float:
+        return float(self.analysis.info.lumi_ifb)
+
+    @property
+    def data_id(self) -> str | None:
+        return self.dataset.data_id
+
+
+@dataclass(eq=False)
+class CompiledDatabase:
+    """All datasets of a database, compiled, with an index of txnames by pattern shape.
+
+    Attributes
+    ----------
+    datasets:
+        Every dataset of every selected analysis, in database order.
+    unsupported:
+        ``(txname path, reason)`` of txnames that cannot match protomodel elements.
+    """
+
+    database: Database
+    datasets: tuple[CompiledDataset, ...]
+    unsupported: tuple[tuple[str, str], ...]
+    by_shape: dict[tuple[int, int] | None, tuple[tuple[int, int], ...]]
+
+    def candidates(self, shape: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+        """``(dataset index, txname index)`` of txnames with a pattern of this shape or an inclusive one."""
+        return self.by_shape.get(shape, ()) + self.by_shape.get(None, ())
+
+    def analyses(self) -> list[Analysis]:
+        """The selected analyses, in database order."""
+        return list(dict.fromkeys(ds.analysis for ds in self.datasets))
+
+
+def _compile_txname(analysis: Analysis, ds: Dataset, tx: TxName) -> CompiledTxName:
+    where = tx.path
+    final = _parse_labels(tx.final_state, f"{where}: field 'finalState'")
+    intermediate = _parse_labels(tx.intermediate_state, f"{where}: field 'intermediateState'")
+    constraint = parse_constraint(tx.constraint, path=where)
+    distinct = constraint.elements
+    patterns = tuple(compile_pattern(e, final, intermediate) for e in distinct)
+    terms = tuple((t.coefficient, distinct.index(t.element)) for t in constraint.terms)
+    conditions: tuple[Condition, ...] = ()
+    if tx.condition is not None and tx.condition.strip() not in ("", "None"):
+        conditions = parse_conditions(tx.condition, path=where)
+    cond_elements: list[Any] = []
+    compiled_conditions = []
+    for cond in conditions:
+        args = []
+        for arg in cond.terms:
+            pairs = []
+            for term in arg.terms:
+                if term.element not in cond_elements:
+                    cond_elements.append(term.element)
+                pairs.append((term.coefficient, cond_elements.index(term.element)))
+            args.append(tuple(pairs))
+        compiled_conditions.append(CompiledCondition(cond, tuple(args)))
+    cond_patterns = tuple(compile_pattern(e, final, intermediate) for e in cond_elements)
+    grid_field = "upperLimits" if ds.data_type == "upperLimit" else "efficiencyMap"
+    grid = tx.grids.get(grid_field)
+    if grid is None:
+        raise DatabaseError(f"{where}: no field '{grid_field}'")
+    data_map = parse_data_map(tx.data_map) if tx.data_map else None
+    coordinate_kinds(grid.layout, tx.data_map)  # validates the layout
+    return CompiledTxName(tx.name, where, patterns, terms, cond_patterns, tuple(compiled_conditions),
+                          grid_field, grid.layout, data_map, tx)
+
+
+def compile_database(
+    database: Database,
+    *,
+    analyses: Sequence[str] | None = None,
+    include_superseded: bool = True,
+) -> CompiledDatabase:
+    """Compile ``database`` (optionally only the analyses named in ``analyses``, folder names or ids).
+
+    ``include_superseded=False`` drops analyses superseded by a newer one (field ``supersededBy``).
+    """
+    wanted = None if analyses is None else set(analyses)
+    datasets: list[CompiledDataset] = []
+    unsupported: list[tuple[str, str]] = []
+    by_shape: dict[tuple[int, int] | None, list[tuple[int, int]]] = {}
+    for analysis in database:
+        if wanted is not None and analysis.name not in wanted and analysis.id not in wanted:
+            continue
+        if not include_superseded and analysis.is_superseded:
+            continue
+        for ds in analysis.datasets:
+            txnames = []
+            for tx in ds.txnames:
+                try:
+                    txnames.append(_compile_txname(analysis, ds, tx))
+                except UnsupportedConstraintError as exc:
+                    unsupported.append((tx.path, str(exc)))
+            if not txnames:
+                continue
+            cds = CompiledDataset(len(datasets), analysis, ds, tuple(txnames))
+            datasets.append(cds)
+            for it, ctx in enumerate(cds.txnames):
+                for shape in {p.shape for p in ctx.patterns}:
+                    by_shape.setdefault(shape, []).append((cds.index, it))
+    return CompiledDatabase(database, tuple(datasets), tuple(unsupported),
+                            {k: tuple(dict.fromkeys(v)) for k, v in by_shape.items()})
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` if it is a finite number, else ``None``."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
