@@ -12,6 +12,7 @@ to be built once per process and shared by every prediction (see :class:`~nextsm
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from nextsm.database.constraints import (
     parse_conditions,
     parse_constraint,
 )
+from nextsm.database.grid_stack import GridStack
 from nextsm.database.grids import GridInterpolator, coordinate_kinds, parse_data_map
 from nextsm.errors import DatabaseError
 from nextsm.theory.matching import Pattern, compile_pattern
@@ -88,6 +90,9 @@ class CompiledTxName:
     layout: Any
     data_map: dict[int, tuple[int, str]] | None
     raw: TxName
+    #: index of the :class:`GridStack` holding the main grid, and the column in it
+    stack: int = -1
+    column: int = -1
     _interpolators: dict[str, GridInterpolator | None] = field(default_factory=dict, repr=False)
 
     def interpolator(self, grid_field: str | None = None) -> GridInterpolator | None:
@@ -191,6 +196,21 @@ class CompiledDatabase:
     datasets: tuple[CompiledDataset, ...]
     unsupported: tuple[tuple[str, str], ...]
     by_shape: dict[tuple[int, int] | None, tuple[tuple[int, int], ...]]
+    #: per grid stack, the ``(dataset index, txname index)`` of its members (main grids on the same points)
+    stack_members: tuple[tuple[tuple[int, int], ...], ...] = ()
+    _stacks: dict[int, GridStack] = field(default_factory=dict, repr=False)
+
+    def stack(self, index: int) -> GridStack:
+        """The :class:`GridStack` ``index`` (built on first use from its members' interpolators)."""
+        found = self._stacks.get(index)
+        if found is None:
+            members = []
+            for ids, it in self.stack_members[index]:
+                interp = self.datasets[ids].txnames[it].interpolator()
+                assert interp is not None
+                members.append(interp)
+            found = self._stacks[index] = GridStack(members)
+        return found
 
     def candidates(self, shape: tuple[int, int]) -> tuple[tuple[int, int], ...]:
         """``(dataset index, txname index)`` of txnames with a pattern of this shape or an inclusive one."""
@@ -201,10 +221,11 @@ class CompiledDatabase:
         return list(dict.fromkeys(ds.analysis for ds in self.datasets))
 
 
-def _compile_txname(analysis: Analysis, ds: Dataset, tx: TxName) -> CompiledTxName:
+def _compile_txname(analysis: Analysis, ds: Dataset, tx: TxName, ignore_prompt: bool) -> CompiledTxName:
     where = tx.path
     final = _parse_labels(tx.final_state, f"{where}: field 'finalState'")
-    intermediate = _parse_labels(tx.intermediate_state, f"{where}: field 'intermediateState'")
+    intermediate = None if ignore_prompt else _parse_labels(tx.intermediate_state,
+                                                            f"{where}: field 'intermediateState'")
     constraint = parse_constraint(tx.constraint, path=where)
     distinct = constraint.elements
     patterns = tuple(compile_pattern(e, final, intermediate) for e in distinct)
@@ -225,6 +246,9 @@ def _compile_txname(analysis: Analysis, ds: Dataset, tx: TxName) -> CompiledTxNa
             args.append(tuple(pairs))
         compiled_conditions.append(CompiledCondition(cond, tuple(args)))
     cond_patterns = tuple(compile_pattern(e, final, intermediate) for e in cond_elements)
+    if ignore_prompt:
+        patterns = tuple(p.without_prompt_quantum_numbers() for p in patterns)
+        cond_patterns = tuple(p.without_prompt_quantum_numbers() for p in cond_patterns)
     grid_field = "upperLimits" if ds.data_type == "upperLimit" else "efficiencyMap"
     grid = tx.grids.get(grid_field)
     if grid is None:
@@ -240,10 +264,14 @@ def compile_database(
     *,
     analyses: Sequence[str] | None = None,
     include_superseded: bool = True,
+    ignore_prompt_quantum_numbers: bool = True,
 ) -> CompiledDatabase:
     """Compile ``database`` (optionally only the analyses named in ``analyses``, folder names or ids).
 
     ``include_superseded=False`` drops analyses superseded by a newer one (field ``supersededBy``).
+    ``ignore_prompt_quantum_numbers`` (SModelS' default ``ignorePromptQNumbers = eCharge, colordim, spin``):
+    decaying (prompt) states match any BSM label, e.g. a squark matches the ``intermediateState`` ``gluino``;
+    only final states are checked.
     """
     wanted = None if analyses is None else set(analyses)
     datasets: list[CompiledDataset] = []
@@ -258,7 +286,7 @@ def compile_database(
             txnames = []
             for tx in ds.txnames:
                 try:
-                    txnames.append(_compile_txname(analysis, ds, tx))
+                    txnames.append(_compile_txname(analysis, ds, tx, ignore_prompt_quantum_numbers))
                 except UnsupportedConstraintError as exc:
                     unsupported.append((tx.path, str(exc)))
             if not txnames:
@@ -268,8 +296,22 @@ def compile_database(
             for it, ctx in enumerate(cds.txnames):
                 for shape in {p.shape for p in ctx.patterns}:
                     by_shape.setdefault(shape, []).append((cds.index, it))
+    stacks: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
+    for cds in datasets:
+        for it, ctx in enumerate(cds.txnames):
+            grid = ctx.raw.grids[ctx.grid_field]
+            key = (cds.analysis.name, ctx.grid_field, repr(grid.layout), ctx.raw.data_map, grid.points.shape,
+                   hashlib.sha1(np.ascontiguousarray(grid.points).tobytes()).digest())
+            members = stacks.setdefault(key, [])
+            members.append((cds.index, it))
+    order = list(stacks.values())
+    for istack, members in enumerate(order):
+        for column, (ids, it) in enumerate(members):
+            tx = datasets[ids].txnames[it]
+            tx.stack, tx.column = istack, column
     return CompiledDatabase(database, tuple(datasets), tuple(unsupported),
-                            {k: tuple(dict.fromkeys(v)) for k, v in by_shape.items()})
+                            {k: tuple(dict.fromkeys(v)) for k, v in by_shape.items()},
+                            tuple(tuple(m) for m in order))
 
 
 def finite_or_none(value: float | None) -> float | None:

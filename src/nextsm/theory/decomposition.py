@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -146,11 +146,12 @@ class Element:
         Signed codes of every BSM state in the (uncompressed) decay chains that contributed.
     production:
         The sorted signed production pairs that contributed.
-    origins:
-        Indices of the uncompressed decay trees this element comes from (itself, or the parents of a
-        compressed variant, and every tree merged into it).  Two elements with a common origin are
-        *related* (SModelS ``TheorySMS.isRelatedTo``): they describe the same events and must never be
-        counted together in one signal region or one cluster.
+    ancestors:
+        Indices (into the returned list) of the elements this one was obtained from by compression, directly
+        or through other compressed elements; empty for an element made of uncompressed decay trees only.
+        Two elements with a common ancestor are *related* (SModelS ``TheorySMS.isRelatedTo`` applied, as
+        SModelS does, to copies of the decomposition's elements): only the heavier of them counts in one
+        signal region or one UL cluster.
     """
 
     branches: tuple[Branch, Branch]
@@ -158,7 +159,7 @@ class Element:
     masses: tuple[tuple[float, ...], tuple[float, ...]]
     pids: frozenset[int]
     production: frozenset[Pair]
-    origins: frozenset[int] = frozenset()
+    ancestors: frozenset[int] = frozenset()
 
     @property
     def max_weight(self) -> float:
@@ -282,7 +283,10 @@ def _mass_compress(tree: _Tree, gap: float, mass: _Masses) -> _Tree | None:
         return None
     if all(not vertices for vertices, _, _ in new):
         # pure MET left: keep (at least) the largest gap uncompressed, as SModelS with minmassgapISR = 0
-        return _mass_compress(tree, _ISR_GAP_FACTOR * max(removed), mass)
+        largest = max(removed)
+        if largest <= 0.0:  # degenerate (or kinematically closed) chains: nothing sensible to keep
+            return None
+        return _mass_compress(tree, _ISR_GAP_FACTOR * largest, mass)
     return new[0], new[1]
 
 
@@ -309,12 +313,14 @@ def _tree_key(tree: _Tree, mass: _Masses) -> tuple[object, ...]:
 
 def _compressed_variants(
     tree: _Tree, mass: _Masses, mass_compression: bool, invisible_compression: bool, gap: float
-) -> list[_Tree]:
-    """``tree`` and its distinct compressed variants (closure under mass and invisible compression)."""
-    found = {_tree_key(tree, mass): tree}
-    todo = [tree]
+) -> list[tuple[tuple[object, ...], _Tree, set[tuple[object, ...]]]]:
+    """``tree`` and its distinct compressed variants (closure under mass and invisible compression), each
+    as ``(key, tree, keys of the trees it was compressed from)``."""
+    root = _tree_key(tree, mass)
+    found: dict[tuple[object, ...], tuple[_Tree, set[tuple[object, ...]]]] = {root: (tree, set())}
+    todo = [(root, tree)]
     while todo:
-        current = todo.pop(0)
+        current_key, current = todo.pop(0)
         candidates = []
         if mass_compression:
             candidates.append(_mass_compress(current, gap, mass))
@@ -325,9 +331,11 @@ def _compressed_variants(
                 continue
             key = _tree_key(cand, mass)
             if key not in found:
-                found[key] = cand
-                todo.append(cand)
-    return list(found.values())
+                found[key] = (cand, set())
+                todo.append((key, cand))
+            if key != current_key:
+                found[key][1].add(current_key)
+    return [(key, t, parents) for key, (t, parents) in found.items()]
 
 
 def _check_xsecs(xsecs: XSecs) -> dict[Pair, dict[float, float]]:
@@ -393,7 +401,6 @@ def decompose(
     memo: dict[int, list[tuple[_Chain, float]]] = {}
 
     merged: dict[tuple[object, ...], _Accumulator] = {}
-    n_trees = 0
     for pair, sig, sigma_max in pairs:
         chains = [_chains(p, table, min_br, memo, set()) for p in pair]
         for chain1, br1 in chains[0]:
@@ -402,14 +409,11 @@ def decompose(
                 if sigma_max * br < sigma_cut_fb:
                     continue
                 tree: _Tree = (chain1, chain2)
-                origin = n_trees
-                n_trees += 1
                 pids = frozenset(c for chain in tree for c in (*(v.mother for v in chain[0]), chain[1]))
                 weights = {s: sigma * br for s, sigma in sig.items()}
-                for variant in _compressed_variants(
+                for key, variant, parents in _compressed_variants(
                     tree, mass, mass_compression, invisible_compression, min_mass_gap
                 ):
-                    key = _tree_key(variant, mass)
                     entry = merged.get(key)
                     if entry is None:
                         entry = merged[key] = _Accumulator(variant)
@@ -417,10 +421,23 @@ def decompose(
                         entry.weights[sq] = entry.weights.get(sq, 0.0) + w
                     entry.pids.update(pids)
                     entry.production.add(pair)
-                    entry.origins.add(origin)
-    elements = [_make_element(entry, mass) for entry in merged.values()]
-    elements.sort(key=lambda e: (-e.max_weight, e.bracket(), e.masses))
-    return elements
+                    entry.parents.update(parents)
+    made = [(key, _make_element(entry, mass)) for key, entry in merged.items()]
+    made.sort(key=lambda ke: (-ke[1].max_weight, ke[1].bracket(), ke[1].masses))
+    index = {key: i for i, (key, _) in enumerate(made)}
+    closure: dict[tuple[object, ...], frozenset[int]] = {}
+
+    def ancestors(key: tuple[object, ...]) -> frozenset[int]:
+        if key not in closure:
+            closure[key] = frozenset()  # guards against (impossible) cycles
+            found: set[int] = set()
+            for parent in merged[key].parents:
+                found.add(index[parent])
+                found |= ancestors(parent)
+            closure[key] = frozenset(found)
+        return closure[key]
+
+    return [replace(e, ancestors=ancestors(key)) for key, e in made]
 
 
 class _Accumulator:
@@ -431,7 +448,7 @@ class _Accumulator:
         self.weights: dict[float, float] = {}
         self.pids: set[int] = set()
         self.production: set[Pair] = set()
-        self.origins: set[int] = set()
+        self.parents: set[tuple[object, ...]] = set()
 
 
 def _make_element(entry: _Accumulator, mass: _Masses) -> Element:
@@ -446,7 +463,6 @@ def _make_element(entry: _Accumulator, mass: _Masses) -> Element:
         masses=(masses[0], masses[1]),
         pids=frozenset(entry.pids),
         production=frozenset(entry.production),
-        origins=frozenset(entry.origins),
     )
 
 

@@ -181,6 +181,14 @@ class Pattern:
             return None
         return tuple(sorted(len(b.vertices) for b in self.branches))  # type: ignore[return-value]
 
+    def without_prompt_quantum_numbers(self) -> Pattern:
+        """The pattern with every decaying state relaxed to ``anyBSM`` (SModelS ``ignorePromptQNumbers``)."""
+        relaxed = []
+        for b in self.branches:
+            states = b.states if b.inclusive else (*(ANY_BSM for _ in b.states[:-1]), b.states[-1])
+            relaxed.append(BranchPattern(b.vertices, states, b.nodes, b.inclusive))
+        return Pattern((relaxed[0], relaxed[1]))
+
     def orderings(self, chains: Sequence[tuple[Sequence[int], Sequence[tuple[str, ...]]]]) -> list[tuple[int, int]]:
         """Assignments ``(i, j)`` of element branches to pattern branches 0 and 1 that match."""
         out = []

@@ -200,6 +200,8 @@ class Predictor:
         Largest UL distance within a cluster (SModelS ``maxMassDist``).
     source:
         Database files, needed for pyhf workspaces in combined predictions.
+    include_superseded, ignore_prompt_quantum_numbers:
+        See :func:`~nextsm.theory.compiled.compile_database` (defaults as SModelS 3.2.1).
 
     Examples
     --------
@@ -218,9 +220,11 @@ class Predictor:
         max_mass_dist: float = DEFAULT_MAX_MASS_DIST,
         source: DatabaseSource | None = None,
         include_superseded: bool = True,
+        ignore_prompt_quantum_numbers: bool = True,
     ) -> None:
         self.compiled = (database if isinstance(database, CompiledDatabase)
-                         else compile_database(database, include_superseded=include_superseded))
+                         else compile_database(database, include_superseded=include_superseded,
+                                               ignore_prompt_quantum_numbers=ignore_prompt_quantum_numbers))
         self._reference = reference
         self.sigma_cut_fb = float(sigma_cut_fb)
         self.min_mass_gap = float(min_mass_gap)
@@ -228,6 +232,7 @@ class Predictor:
         self.source = source
         self._match_cache: dict[tuple[Any, ...], tuple[tuple[int, int, int, tuple[tuple[int, int], ...]], ...]] = {}
         self._value_cache: dict[tuple[int, int, str, bytes], float] = {}
+        self._stack_cache: dict[tuple[int, bytes], np.ndarray] = {}
         self._combined_models: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ inputs
@@ -302,21 +307,33 @@ class Predictor:
                 best = (rank, masses, point)
         return None if best is None else (best[1], best[2])
 
+    def _stack_values(self, istack: int, points: list[np.ndarray]) -> list[np.ndarray]:
+        """Values of every grid of stack ``istack`` at ``points`` (cached by point)."""
+        keys = [(istack, p.tobytes()) for p in points]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._stack_cache))
+        if missing:
+            where = {k: i for i, k in enumerate(keys)}
+            values = self.compiled.stack(istack)(np.array([points[where[k]] for k in missing]))
+            for k, row in zip(missing, values, strict=True):
+                self._stack_cache[k] = row
+        return [self._stack_cache[k] for k in keys]
+
     def match(self, elements: Sequence[Element]) -> dict[int, list[_Match]]:
         """Dataset index -> matched elements with their efficiency or UL (elements outside grids dropped)."""
-        pending: dict[tuple[int, int], list[tuple[int, int, tuple[tuple[float, ...], tuple[float, ...]], np.ndarray]]] = {}
+        pending: dict[int, list[tuple[int, int, int, int, tuple[tuple[float, ...], tuple[float, ...]], np.ndarray]]] = {}
         for ie, element in enumerate(elements):
             for ids, it, ip, orders in self._matches_for(element):
                 tx = self.compiled.datasets[ids].txnames[it]
                 chosen = self._choose(tx, tx.patterns[ip], element, orders)
                 if chosen is None:
                     continue
-                pending.setdefault((ids, it), []).append((ie, ip, chosen[0], chosen[1]))
+                pending.setdefault(tx.stack, []).append((ids, it, ie, ip, chosen[0], chosen[1]))
         out: dict[int, list[_Match]] = {}
-        for (ids, it), items in pending.items():
-            tx = self.compiled.datasets[ids].txnames[it]
-            values = self._grid_values(tx, ids, it, tx.grid_field, [p for *_, p in items])
-            for (ie, ip, masses, _), value in zip(items, values, strict=True):
+        for istack, items in pending.items():
+            rows = self._stack_values(istack, [p for *_, p in items])
+            for (ids, it, ie, ip, masses, _), row in zip(items, rows, strict=True):
+                tx = self.compiled.datasets[ids].txnames[it]
+                value = float(row[tx.column])
                 if not math.isfinite(value):
                     continue
                 if tx.grid_field == "efficiencyMap" and abs(value) < MIN_EFFICIENCY:
@@ -387,16 +404,16 @@ class Predictor:
 
     @staticmethod
     def _unique(items: list[tuple[float, _Match]], elements: Sequence[Element]) -> list[tuple[float, _Match]]:
-        """Drop matches related by compression to a heavier one (stable order by decreasing weight)."""
+        """Drop matches related to a heavier one (common compression ancestor), in order of decreasing weight."""
         items = sorted(items, key=lambda x: x[0], reverse=True)
         kept: list[tuple[float, _Match]] = []
         seen: set[int] = set()
         for weight, m in items:
-            origins = elements[m.element].origins
-            if origins & seen:
+            ancestors = elements[m.element].ancestors
+            if ancestors & seen:
                 continue
             kept.append((weight, m))
-            seen |= origins
+            seen |= ancestors
         return kept
 
     @staticmethod

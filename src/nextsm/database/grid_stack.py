@@ -1,0 +1,189 @@
+"""Several data grids on the same points, interpolated together.
+
+The signal regions of one analysis usually publish their efficiency maps of a topology on one and the same
+set of mass points (CMS-SUS-19-006: 40 regions share the T1 grid).  Identical points give identical principal
+axes and an identical Delaunay triangulation (:mod:`nextsm.database.grids` computes them with SModelS' exact
+floating-point operations), so the simplex search and the barycentric coordinates of a point can be computed
+once and applied to the values of every grid: :math:`f_c(p) = \\max(\\sum_j \\lambda_j y_{v_j c}, \\min_j
+y_{v_j c})`, rounded to 6 significant digits.
+
+The few points whose value depends on SModelS' one-point-at-a-time evaluation (near a simplex face or the
+convex hull, rounding ties, points off the plane of the grid) are handed to the exact per-grid
+:class:`~nextsm.database.grids.GridInterpolator`, so the result equals calling every grid on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nextsm.database.grids import (
+    NEAR_FACE,
+    NONZERO_THRESHOLD,
+    SIMPLEX_TOL,
+    GridInterpolator,
+    _round_one,
+    _round_vectorised,
+)
+
+__all__ = ["GridStack"]
+
+
+class GridStack:
+    """Interpolators of grids with identical points (same layout, same coordinates), evaluated together.
+
+    Parameters
+    ----------
+    interpolators:
+        One :class:`GridInterpolator` per grid; all must have been built from the same points.
+    """
+
+    def __init__(self, interpolators: Sequence[GridInterpolator]) -> None:
+        if not interpolators:
+            raise ValueError("a GridStack needs at least one interpolator")
+        base = interpolators[0]
+        for other in interpolators[1:]:
+            if (other.reduced.shape != base.reduced.shape or not np.array_equal(other.reduced, base.reduced)
+                    or not np.array_equal(other.order, base.order)):
+                raise ValueError("the grids of a GridStack must share their points")
+        self.members = tuple(interpolators)
+        self.base = base
+        #: ``(n, c)`` values of the c grids at the n points
+        self.values = np.stack([g.values for g in interpolators], axis=1)
+        self._shared = False
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def _share(self) -> None:
+        """Build the triangulation once and give it to every member."""
+        if self._shared:
+            return
+        self.base._build()
+        if self.base._tri is not None:
+            for g in self.members[1:]:
+                g._tri = self.base._tri
+        self._shared = True
+
+    def __call__(self, points: ArrayLike, columns: Sequence[int] | None = None) -> NDArray[np.float64]:
+        """Values ``(m, len(columns))`` at ``points`` (``(m, d)``, GridTable order); NaN outside."""
+        self._share()
+        cols = np.arange(len(self.members)) if columns is None else np.asarray(columns, dtype=np.int64)
+        base = self.base
+        tri = base._tri
+        if tri is None:  # 1-d grids: every member on its own
+            pts = np.asarray(points, dtype=np.float64)
+            return np.stack([self.members[int(c)](pts) for c in cols], axis=1)
+        x = base._prepare(points)
+        q = (x - base.shift) @ base.rotation
+        k = base.dimensionality
+        off_plane = (np.abs(q) > NONZERO_THRESHOLD).sum(axis=1) > k
+        rows = np.repeat(np.arange(len(x)), len(cols))
+        cc = np.tile(cols, len(x))
+        values = self._interpolate(q[rows, :k], cc, x[rows]).reshape(len(x), len(cols))
+        off = np.flatnonzero(off_plane)
+        if off.size:
+            if base.accept_errors_upto is None:
+                values[off] = np.nan
+            else:
+                r = np.repeat(off, len(cols))
+                c = np.tile(cols, off.size)
+                error = self._extrapolation_error(q[r], values[off].reshape(-1), c)
+                with np.errstate(invalid="ignore"):
+                    rejected = ~(error < base.accept_errors_upto)
+                flat = values[off].reshape(-1)
+                flat[rejected] = np.nan
+                values[off] = flat.reshape(off.size, len(cols))
+        values[np.abs(values) < 100.0 * sys.float_info.epsilon] = 0.0
+        return values
+
+    def _interpolate(self, p: NDArray[np.float64], cols: NDArray[np.int64],
+                     x: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+        """Value of grid ``cols[i]`` at reduced coordinates ``p[i]`` (``GridInterpolator._interpolate``, one
+        column per row): vectorised, with SModelS' one-point evaluation where the result may depend on it."""
+        base, tri = self.base, self.base._tri
+        assert tri is not None
+        k = base.dimensionality
+        out = np.full(len(p), np.nan)
+        if not len(p):
+            return out
+        s = tri.find_simplex(p, tol=SIMPLEX_TOL)
+        inside = s >= 0
+        idx = np.flatnonzero(inside)
+        recheck = np.zeros(len(p), dtype=bool)
+        if idx.size:
+            si = s[idx]
+            trans = tri.transform[si]
+            bary = np.einsum("mij,mj->mi", trans[:, :k, :], p[idx] - trans[:, k, :])
+            weights = np.concatenate([bary, 1.0 - bary.sum(axis=1, keepdims=True)], axis=1)
+            vertex_values = self.values[tri.simplices[si], cols[idx, None]]  # (i, k+1)
+            ret = np.einsum("ij,ij->i", vertex_values, weights)
+            ret = np.maximum(ret, vertex_values.min(axis=1))
+            if base.output_digits is not None:
+                ret, doubtful = _round_vectorised(ret, base.output_digits)
+                recheck[idx[doubtful]] = True
+            out[idx] = ret
+            recheck[idx[weights.min(axis=1) < NEAR_FACE]] = True
+        outside = np.flatnonzero(~inside)
+        if outside.size:  # within the search tolerance of the hull? the exact path decides
+            low, high = tri.min_bound - SIMPLEX_TOL, tri.max_bound + SIMPLEX_TOL
+            recheck[outside[np.all((p[outside] >= low) & (p[outside] <= high), axis=1)]] = True
+        for i in np.flatnonzero(recheck):
+            if x is None:
+                pi = np.ascontiguousarray(p[i])
+            else:  # SModelS' PCAtransf: one dot product for the point
+                pi = np.dot(np.ascontiguousarray(x[i] - base.shift), base.rotation)[:k]
+            out[i] = self._one(pi, int(cols[i]))
+        return out
+
+    def _one(self, p: NDArray[np.float64], col: int) -> float:
+        """One point located alone, with SModelS' sequence of operations (``GridInterpolator._interpolate_one``)."""
+        base, tri = self.base, self.base._tri
+        assert tri is not None
+        k = base.dimensionality
+        s = int(tri.find_simplex(p, tol=SIMPLEX_TOL))
+        if s < 0:
+            return math.nan
+        trans = np.take(tri.transform, s, axis=0)
+        bary = np.dot(trans[:k, :], p - trans[k, :])
+        weights = np.append(bary, 1.0 - bary.sum())
+        v = self.values[np.take(tri.simplices, s, axis=0), col]
+        ret = float(np.dot(v, weights))
+        ret = max(ret, float(min(v)))
+        return _round_one(ret, base.output_digits) if base.output_digits is not None else ret
+
+    def _extrapolation_error(self, q: NDArray[np.float64], projected: NDArray[np.float64],
+                             cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """``GridInterpolator._extrapolation_error`` for rows ``q`` of grids ``cols``."""
+        k = self.base.dimensionality
+        alpha = np.sqrt(np.einsum("ij,ij->i", q[:, k:], q[:, k:]))
+        p = q[:, :k]
+        gradient = np.empty_like(p)
+        for i in range(k):
+            shifted = p.copy()
+            shifted[:, i] += alpha
+            gradient[:, i] = (self._interpolate(shifted, cols) - projected) / alpha
+        error = np.full(len(q), np.nan)
+        ok = ~np.isnan(gradient).any(axis=1)
+        norm = np.sqrt(np.einsum("ij,ij->i", gradient, gradient))
+        error[ok & (norm == 0.0)] = 0.0
+        walk = ok & (norm != 0.0)
+        if walk.any():
+            steps = gradient[walk] / norm[walk, None] * alpha[walk, None]
+            up = p[walk].copy()
+            down = p[walk].copy()
+            for j in range(k):  # SModelS adds every step to the last coordinate
+                up[:, k - 1] += steps[:, j]
+                down[:, k - 1] -= steps[:, j]
+            f0 = projected[walk]
+            f_up, f_down = self._interpolate(up, cols[walk]), self._interpolate(down, cols[walk])
+            zero = f0 == 0.0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d_up = np.where(zero, (f_up != 0.0).astype(np.float64), np.abs(f_up - f0) / f0)
+                d_down = np.where(zero, (f_down != 0.0).astype(np.float64), np.abs(f_down - f0) / f0)
+            error[walk] = np.where(d_down > d_up, d_down, d_up)
+        return error
