@@ -76,14 +76,16 @@ def test_intermediate_and_final_states_restrict_the_bsm_content():
 
 def test_inclusive_branch_matches_any_chain_with_the_right_final_state():
     p = pattern("[[['W']],['*']]")
-    assert p.branches[1].inclusive and p.shape is None
+    assert p.branches[1].inclusive
+    assert p.shape is None
     chains = [((C1, N1), (("W+",),)), ((GL, T1, N1), (("t-",), ("t+",)))]
     assert p.orderings(chains) == [(0, 1)]
 
 
 def test_graph_pattern_with_inclusive_lists_and_node_indices():
     p = pattern("{(PV > C1+(1),C1-(3)), (C1+(1) > *anySM,MET(2)), (C1-(3) > *anySM,MET(4))}")
-    assert p.branches[0].nodes == (1, 2) and p.branches[1].nodes == (3, 4)
+    assert p.branches[0].nodes == (1, 2)
+    assert p.branches[1].nodes == (3, 4)
     chains = [((C1, N1), (("W+",),)), ((-C1, N1), (("W-",),))]
     assert p.orderings(chains) == [(0, 1)]
     assert not p.orderings([((C1, N1), (("W+",),)), ((C1, N1), (("W+",),))])

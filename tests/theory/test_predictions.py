@@ -29,10 +29,12 @@ def test_excluded_stop_is_excluded_by_the_stop_searches(predictor):
     xsecs = predictor.cross_sections(model)
     predictions = predictor.predict(model)
     ul = {p.folder: p for p in predictions if p.type == "UL" and p.txnames == ("T2tt",)}
-    assert "CMS-SUS-20-002" in ul and "ATLAS-SUSY-2018-12" in ul
+    assert "CMS-SUS-20-002" in ul
+    assert "ATLAS-SUSY-2018-12" in ul
     cms = ul["CMS-SUS-20-002"]
     assert cms.xsection_fb == pytest.approx(xsecs[13.0][STOPS])  # BR = 1: σ×BR = σ
-    assert cms.r_obs > 5 and cms.r_exp > 5
+    assert cms.r_obs > 5
+    assert cms.r_exp > 5
     assert cms.masses == ((800.0, 100.0), (800.0, 100.0))
     assert cms.particles == frozenset({T1, -T1, N1})
     for p in predictions:
@@ -64,7 +66,8 @@ def test_kappa_scales_every_prediction_and_reuses_the_matching_cache(predictor):
 
 def test_sqrts_selection(predictor):
     predictions = predictor.predict(stop_model(), sqrts=(13.0,))
-    assert predictions and {p.sqrts for p in predictions} == {13.0}
+    assert predictions
+    assert {p.sqrts for p in predictions} == {13.0}
 
 
 def test_likelihood_numbers_of_best_results(predictor):
@@ -73,7 +76,9 @@ def test_likelihood_numbers_of_best_results(predictor):
     with_llhd = [p for p in best if p.nll_bsm is not None]
     assert len(with_llhd) >= 5
     for p in with_llhd:
-        assert math.isfinite(p.nll_bsm) and math.isfinite(p.nll_sm) and p.mu_hat >= 0.0
+        assert math.isfinite(p.nll_bsm)
+        assert math.isfinite(p.nll_sm)
+        assert p.mu_hat >= 0.0
         # μ̂ maximises the likelihood: L(μ̂) ≥ L(0) and L(μ̂) ≥ L(1) is implied by nll(μ) being convex
         if p.mu_hat == 0.0:
             assert p.nll_bsm >= p.nll_sm - 1e-9
@@ -89,7 +94,8 @@ def test_combined_prediction_with_a_covariance(database):
         ems = [q for q in predictions if q.folder == p.folder and q.type == "EM"]
         assert len(p.yields) == len(p.regions) >= len(ems) > 1
         assert sum(p.yields) == pytest.approx(sum(q.yields[0] for q in ems if q.dataset in p.regions))
-        assert p.r_obs is not None and p.r_obs > 0
+        assert p.r_obs is not None
+        assert p.r_obs > 0
     # the combined result replaces the best SR in best_results
     folders = [p.folder for p in best_results(predictions) if p.type != "UL"]
     assert len(folders) == len(set(folders))

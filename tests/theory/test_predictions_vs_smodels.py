@@ -44,7 +44,8 @@ def _close(a, b):
 def test_reference_covers_the_model_zoo():
     assert len(REFERENCE["models"]) >= 30
     assert REFERENCE["smodels_version"].startswith("3.2.1")
-    assert REFERENCE["settings"]["sigmacut_fb"] == 0.02 and REFERENCE["settings"]["minmassgap_GeV"] == 10.0
+    assert REFERENCE["settings"]["sigmacut_fb"] == 0.02
+    assert REFERENCE["settings"]["minmassgap_GeV"] == 10.0
     kinds = {name.split("-")[0] for name in REFERENCE["models"]}
     assert {"stop", "sbottom", "squark", "gluino", "ewino", "sleptons"} <= kinds
 

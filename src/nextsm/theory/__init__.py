@@ -1,7 +1,9 @@
-"""Theory side: decomposition of proto-models into simplified-model elements."""
+"""Theory side: decomposition of protomodels into simplified-model elements, matching to the database,
+theory predictions (see docs/theory.md)."""
 
 from __future__ import annotations
 
+from nextsm.theory.compiled import CompiledDatabase, compile_database
 from nextsm.theory.decomposition import (
     DEFAULT_MIN_MASS_GAP,
     DEFAULT_SIGMA_CUT_FB,
@@ -13,14 +15,20 @@ from nextsm.theory.decomposition import (
     sm_label,
     total_weight,
 )
+from nextsm.theory.predictions import Predictor, TheoryPrediction, best_results
 
 __all__ = [
     "DEFAULT_MIN_MASS_GAP",
     "DEFAULT_SIGMA_CUT_FB",
     "SM_LABELS",
     "Branch",
+    "CompiledDatabase",
     "Element",
+    "Predictor",
+    "TheoryPrediction",
     "Vertex",
+    "best_results",
+    "compile_database",
     "decompose",
     "sm_label",
     "total_weight",

@@ -179,6 +179,16 @@ class _Match:
     value: float  # efficiency (EM) or UL in fb (UL)
 
 
+@dataclass(frozen=True, slots=True)
+class _MatchGroup:
+    """Txnames of one grid stack whose pattern an element matches in the same way."""
+
+    stack: int
+    pattern: Pattern
+    orders: tuple[tuple[int, int], ...]
+    members: tuple[tuple[int, int, int], ...]  # (dataset index, txname index, pattern index)
+
+
 def _ratio(num: float, den: float | None) -> float | None:
     if den is None or not math.isfinite(den) or den <= 0.0:
         return None
@@ -230,7 +240,7 @@ class Predictor:
         self.min_mass_gap = float(min_mass_gap)
         self.max_mass_dist = float(max_mass_dist)
         self.source = source
-        self._match_cache: dict[tuple[Any, ...], tuple[tuple[int, int, int, tuple[tuple[int, int], ...]], ...]] = {}
+        self._match_cache: dict[tuple[Any, ...], tuple[_MatchGroup, ...]] = {}
         self._value_cache: dict[tuple[int, int, str, bytes], float] = {}
         self._stack_cache: dict[tuple[int, bytes], np.ndarray] = {}
         self._combined_models: dict[str, Any] = {}
@@ -259,21 +269,26 @@ class Predictor:
     def _chains(element: Element) -> list[tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]]:
         return [(b.codes(), tuple(v.labels() for v in b.vertices)) for b in element.branches]
 
-    def _matches_for(self, element: Element) -> tuple[tuple[int, int, int, tuple[tuple[int, int], ...]], ...]:
+    def _matches_for(self, element: Element) -> tuple[_MatchGroup, ...]:
+        """The txname patterns ``element`` matches, grouped by grid stack and pattern (cached by topology).
+
+        Txnames of one stack share their grid points and layout, so the data point is the same for all of them.
+        """
         chains = self._chains(element)
         key = (chains[0][0], chains[0][1], chains[1][0], chains[1][1])
         cached = self._match_cache.get(key)
         if cached is not None:
             return cached
         shape = tuple(sorted(len(c[1]) for c in chains))
-        found = []
+        groups: dict[tuple[Any, ...], list[tuple[int, int, int]]] = {}
         for ids, it in self.compiled.candidates(shape):  # type: ignore[arg-type]
             tx = self.compiled.datasets[ids].txnames[it]
             for ip, pattern in enumerate(tx.patterns):
                 orders = pattern.orderings(chains)
                 if orders:
-                    found.append((ids, it, ip, tuple(orders)))
-        result = tuple(found)
+                    groups.setdefault((tx.stack, pattern, tuple(orders)), []).append((ids, it, ip))
+        result = tuple(_MatchGroup(stack, pattern, orders, tuple(members))
+                       for (stack, pattern, orders), members in groups.items())
         self._match_cache[key] = result
         return result
 
@@ -301,8 +316,7 @@ class Predictor:
             point = tx.data_point(masses, pattern)
             if point is None:
                 continue
-            interp = tx.interpolator()
-            rank = point[interp.order].tolist() if interp is not None else point.tolist()
+            rank = point[tx.order].tolist()
             if best is None or rank > best[0]:
                 best = (rank, masses, point)
         return None if best is None else (best[1], best[2])
@@ -320,25 +334,26 @@ class Predictor:
 
     def match(self, elements: Sequence[Element]) -> dict[int, list[_Match]]:
         """Dataset index -> matched elements with their efficiency or UL (elements outside grids dropped)."""
-        pending: dict[int, list[tuple[int, int, int, int, tuple[tuple[float, ...], tuple[float, ...]], np.ndarray]]] = {}
+        pending: dict[int, list[tuple[_MatchGroup, int, tuple[tuple[float, ...], tuple[float, ...]], np.ndarray]]] = {}
+        datasets = self.compiled.datasets
         for ie, element in enumerate(elements):
-            for ids, it, ip, orders in self._matches_for(element):
-                tx = self.compiled.datasets[ids].txnames[it]
-                chosen = self._choose(tx, tx.patterns[ip], element, orders)
-                if chosen is None:
-                    continue
-                pending.setdefault(tx.stack, []).append((ids, it, ie, ip, chosen[0], chosen[1]))
+            for group in self._matches_for(element):
+                ids, it, _ = group.members[0]
+                chosen = self._choose(datasets[ids].txnames[it], group.pattern, element, group.orders)
+                if chosen is not None:
+                    pending.setdefault(group.stack, []).append((group, ie, chosen[0], chosen[1]))
         out: dict[int, list[_Match]] = {}
         for istack, items in pending.items():
             rows = self._stack_values(istack, [p for *_, p in items])
-            for (ids, it, ie, ip, masses, _), row in zip(items, rows, strict=True):
-                tx = self.compiled.datasets[ids].txnames[it]
-                value = float(row[tx.column])
-                if not math.isfinite(value):
-                    continue
-                if tx.grid_field == "efficiencyMap" and abs(value) < MIN_EFFICIENCY:
-                    continue
-                out.setdefault(ids, []).append(_Match(ie, it, ip, masses, value))
+            for (group, ie, masses, _), row in zip(items, rows, strict=True):
+                for ids, it, ip in group.members:
+                    tx = datasets[ids].txnames[it]
+                    value = float(row[tx.column])
+                    if not math.isfinite(value):
+                        continue
+                    if tx.grid_field == "efficiencyMap" and abs(value) < MIN_EFFICIENCY:
+                        continue
+                    out.setdefault(ids, []).append(_Match(ie, it, ip, masses, value))
         return out
 
     # ------------------------------------------------------------------ predictions
