@@ -22,7 +22,7 @@ RECORD_KEYS = {"analysis", "dataset", "type", "txnames", "sqrts", "signal_fb", "
                "nll_bsm", "nll_sm", "mu_hat"}
 
 
-def invoke(*args: str):
+def invoke(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
@@ -30,7 +30,7 @@ def _reject_constant(name: str) -> float:
     raise AssertionError(f"{name} is not valid JSON")
 
 
-def run(*args: str) -> list[dict]:
+def run(*args: object) -> list[dict]:
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout, parse_constant=_reject_constant)  # strict: no NaN / Infinity
@@ -164,7 +164,7 @@ def test_malformed_json_is_a_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "from nextsm.cli.main import main; main()", "predict", str(path)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.startswith("Error: invalid JSON")
+    assert proc.stderr.startswith(f"Error: {path}: invalid JSON")
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

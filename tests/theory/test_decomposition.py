@@ -283,3 +283,34 @@ def test_matches_smodels_decomposition(name, tmp_path):
         assert sorted(w) == sorted(w_ref)
         for sqrts, value in w_ref.items():
             assert w[sqrts] == pytest.approx(value, rel=1e-6)
+
+
+def test_decomposer_reuses_trees_for_a_kappa_change_and_gives_the_same_elements():
+    from nextsm.theory import Decomposer
+
+    model = ProtoModel(
+        masses={GL: 1500.0, T1: 800.0, C1: 300.0, N1: 100.0},
+        decays={GL: {(T1, -6): 0.7, (N1, 6, -6): 0.3}, T1: {(N1, 6): 0.6, (C1, 5): 0.4}, C1: {(N1, 24): 1.0}},
+    )
+    decomposer = Decomposer()
+    for scale in (1.0, 1.3, 0.7, 3.0):
+        xsecs = {13: {(GL, GL): 20.0 * scale, STOPS: 30.0}, 8: {(GL, GL): 2.0 * scale, STOPS: 5.0}}
+        assert decomposer(model, xsecs) == decompose(model, xsecs)
+    assert decomposer.hits == 3
+    # a cut far below the cached trees' floor builds them again
+    tiny = {13: {(GL, GL): 2.0e4, STOPS: 3.0e4}}
+    assert decomposer(model, tiny) == decompose(model, tiny)
+    assert decomposer.hits == 3
+
+
+def test_related_elements_share_a_compression_ancestor():
+    # C1 - N1 = 5 GeV: the chargino vertex is mass-compressed; the compressed element keeps its parent
+    model = ProtoModel(masses={T1: 600.0, C1: 105.0, N1: 100.0}, decays={T1: {(C1, 5): 1.0}, C1: {(N1, 24): 1.0}})
+    elements = decompose(model, {13: {STOPS: 100.0}})
+    by = {e.bracket(): (i, e) for i, e in enumerate(elements)}
+    assert sorted(by) == ["[[['b'],['W+']],[['b'],['W-']]]", "[[['b']],[['b']]]"]
+    i_full, full = by["[[['b'],['W+']],[['b'],['W-']]]"]
+    _, compressed = by["[[['b']],[['b']]]"]
+    assert full.ancestors == frozenset()
+    assert compressed.ancestors == frozenset({i_full})
+    assert compressed.weights == full.weights

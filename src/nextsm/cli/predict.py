@@ -11,7 +11,7 @@ import click
 from nextsm.cli.common import database_option, load_with_progress
 
 
-def _parse_sqrts(text: str) -> tuple[float, ...]:
+def _parse_sqrts(ctx: click.Context, param: click.Parameter, text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
@@ -30,15 +30,16 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 @click.command()
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @database_option
-@click.option("--sqrts", default="8,13", show_default=True, help="Centre-of-mass energies (TeV) to use.")
+@click.option("--sqrts", default="8,13", show_default=True, callback=_parse_sqrts,
+              help="Centre-of-mass energies (TeV) to use.")
 @click.option("--combine", is_flag=True, help="Add combined predictions of analyses with a covariance or pyhf workspaces.")
 @click.option("--all-regions", is_flag=True,
               help="List every signal region (default: per EM analysis only its best expected SR, as SModelS).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of predictions on standard output.")
-@click.option("--top", type=int, default=30, show_default=True, help="Table: show the N results with largest r_obs.")
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True, help="Table: show the N results with largest r_obs.")
 @click.option("--xsec-folder", type=click.Path(exists=True, file_okay=False), default=None,
               help="Reference cross-section tables (default: $NEXTSM_XSEC, then ../shared/data/xsec).")
-def predict(model_file: Path, database_path: str | None, sqrts: str, combine: bool, all_regions: bool,
+def predict(model_file: Path, database_path: str | None, sqrts: tuple[float, ...], combine: bool, all_regions: bool,
             as_json: bool, top: int, xsec_folder: str | None) -> None:
     """Predictions of the protomodel MODEL_FILE (JSON) for the results of the database.
 
@@ -50,7 +51,7 @@ def predict(model_file: Path, database_path: str | None, sqrts: str, combine: bo
     from nextsm.model.xsec import ReferenceCrossSections
     from nextsm.theory.predictions import Predictor, best_results
 
-    energies = _parse_sqrts(sqrts)
+    energies = sqrts
     model = ProtoModel.from_json(model_file)
     db, _ = load_with_progress(database_path)
     source = None

@@ -119,8 +119,10 @@ class ProtoModel:
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> ProtoModel:
         """Read and validate a model from JSON text or from a file path."""
+        where = "JSON text"
         if isinstance(source, os.PathLike) or not str(source).lstrip().startswith(("{", "[")):
             path = Path(source)
+            where = str(path)
             try:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
@@ -130,7 +132,7 @@ class ProtoModel:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ModelError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+            raise ModelError(f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
         model = cls.from_dict(data)
         model.validate()
         return model

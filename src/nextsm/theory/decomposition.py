@@ -28,7 +28,7 @@ Behaviour reproduced from SModelS 3.2.1 (``smodels.decomposition``), with every 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MIN_MASS_GAP",
+    "Decomposer",
     "DEFAULT_SIGMA_CUT_FB",
     "SM_LABELS",
     "Branch",
@@ -381,47 +382,121 @@ def decompose(
     list[Element]
         Merged elements, sorted by decreasing largest weight (ties by bracket string and masses).
     """
-    if xsecs is None:
-        xsecs = model.xsecs or {}
-    by_pair = _check_xsecs(xsecs)
-    mass = _Masses(model.masses)
-    table = _decay_table(model)
-    pairs = []
-    for pair, sig in by_pair.items():
-        if any(abs(p) not in model.masses for p in pair):
-            continue
-        sigma_max = max(sig.values())
-        if sigma_max < sigma_cut_fb:
-            continue
-        pairs.append((pair, sig, sigma_max))
-    if not pairs:
-        return []
-    largest = max(s for _, _, s in pairs)
-    min_br = sigma_cut_fb / largest if sigma_cut_fb > 0.0 else 0.0
-    memo: dict[int, list[tuple[_Chain, float]]] = {}
+    return Decomposer(sigma_cut_fb=sigma_cut_fb, min_mass_gap=min_mass_gap, mass_compression=mass_compression,
+                      invisible_compression=invisible_compression, cache_size=0)(model, xsecs)
 
+
+@dataclass(frozen=True)
+class _TreeRecord:
+    """One uncompressed decay tree of a production pair and its compressed variants (σ-independent)."""
+
+    pair: Pair
+    br: float
+    pids: frozenset[int]
+    variants: tuple[tuple[tuple[object, ...], _Tree, frozenset[tuple[object, ...]]], ...]
+
+
+@dataclass(frozen=True)
+class _Template:
+    """The σ-independent part of a decomposition: all trees with BR product ≥ ``min_br``."""
+
+    min_br: float
+    trees: tuple[_TreeRecord, ...]
+
+
+class Decomposer:
+    """:func:`decompose` with a cache of the σ-independent work, keyed by masses, decays and production pairs.
+
+    The decay trees of a model and their compressed variants do not depend on the cross sections; only which
+    trees pass the σ cut and their weights do.  A change of κ (or of σ) therefore reuses the trees and only
+    re-weights them, as long as the cut does not reach trees that were pruned (a tree is kept in the cache down
+    to BR products ``cache_margin`` times below the current cut).  The result is identical to :func:`decompose`.
+    """
+
+    def __init__(self, *, sigma_cut_fb: float = DEFAULT_SIGMA_CUT_FB, min_mass_gap: float = DEFAULT_MIN_MASS_GAP,
+                 mass_compression: bool = True, invisible_compression: bool = True, cache_size: int = 4096,
+                 cache_margin: float = 10.0) -> None:
+        self.sigma_cut_fb = float(sigma_cut_fb)
+        self.min_mass_gap = float(min_mass_gap)
+        self.mass_compression = bool(mass_compression)
+        self.invisible_compression = bool(invisible_compression)
+        self.cache_size = int(cache_size)
+        self.cache_margin = float(cache_margin)
+        self._cache: dict[tuple[object, ...], _Template] = {}
+        #: number of decompositions that reused cached trees
+        self.hits = 0
+
+    def _template(self, model: ProtoModel, pairs: Sequence[Pair], min_br: float, mass: _Masses) -> _Template:
+        table = _decay_table(model)
+        memo: dict[int, list[tuple[_Chain, float]]] = {}
+        trees = []
+        for pair in pairs:
+            chains = [_chains(p, table, min_br, memo, set()) for p in pair]
+            for chain1, br1 in chains[0]:
+                for chain2, br2 in chains[1]:
+                    br = br1 * br2
+                    if br < min_br:
+                        continue
+                    tree: _Tree = (chain1, chain2)
+                    pids = frozenset(c for chain in tree for c in (*(v.mother for v in chain[0]), chain[1]))
+                    variants = tuple(
+                        (key, variant, frozenset(parents)) for key, variant, parents in _compressed_variants(
+                            tree, mass, self.mass_compression, self.invisible_compression, self.min_mass_gap))
+                    trees.append(_TreeRecord(pair, br, pids, variants))
+        return _Template(min_br, tuple(trees))
+
+    def __call__(self, model: ProtoModel, xsecs: XSecs | None = None) -> list[Element]:
+        """The elements of ``model`` for the cross sections ``xsecs`` (default: ``model.xsecs``)."""
+        if xsecs is None:
+            xsecs = model.xsecs or {}
+        cut = self.sigma_cut_fb
+        by_pair = _check_xsecs(xsecs)
+        pairs: dict[Pair, tuple[dict[float, float], float]] = {}
+        for pair, sig in by_pair.items():
+            if any(abs(p) not in model.masses for p in pair):
+                continue
+            sigma_max = max(sig.values())
+            if sigma_max >= cut:
+                pairs[pair] = (sig, sigma_max)
+        if not pairs:
+            return []
+        largest = max(s for _, s in pairs.values())
+        min_br = cut / largest if cut > 0.0 else 0.0
+        mass = _Masses(model.masses)
+        key = (tuple(sorted(model.masses.items())),
+               tuple(sorted((m, tuple(sorted(ch.items()))) for m, ch in model.decays.items())),
+               tuple(pairs))
+        template = self._cache.get(key) if self.cache_size > 0 else None
+        if template is not None and template.min_br <= min_br:
+            self.hits += 1
+        else:
+            floor = min_br / self.cache_margin if self.cache_size > 0 else min_br
+            template = self._template(model, tuple(pairs), floor, mass)
+            if self.cache_size > 0:
+                if len(self._cache) >= self.cache_size:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = template
+        return _assemble(template, pairs, cut, mass)
+
+
+def _assemble(template: _Template, pairs: Mapping[Pair, tuple[dict[float, float], float]], cut: float,
+              mass: _Masses) -> list[Element]:
+    """Weight the trees that pass the σ cut, merge identical elements, attach the compression ancestry."""
     merged: dict[tuple[object, ...], _Accumulator] = {}
-    for pair, sig, sigma_max in pairs:
-        chains = [_chains(p, table, min_br, memo, set()) for p in pair]
-        for chain1, br1 in chains[0]:
-            for chain2, br2 in chains[1]:
-                br = br1 * br2
-                if sigma_max * br < sigma_cut_fb:
-                    continue
-                tree: _Tree = (chain1, chain2)
-                pids = frozenset(c for chain in tree for c in (*(v.mother for v in chain[0]), chain[1]))
-                weights = {s: sigma * br for s, sigma in sig.items()}
-                for key, variant, parents in _compressed_variants(
-                    tree, mass, mass_compression, invisible_compression, min_mass_gap
-                ):
-                    entry = merged.get(key)
-                    if entry is None:
-                        entry = merged[key] = _Accumulator(variant)
-                    for sq, w in weights.items():
-                        entry.weights[sq] = entry.weights.get(sq, 0.0) + w
-                    entry.pids.update(pids)
-                    entry.production.add(pair)
-                    entry.parents.update(parents)
+    for record in template.trees:
+        sig, sigma_max = pairs[record.pair]
+        if sigma_max * record.br < cut:
+            continue
+        weights = {sq: sigma * record.br for sq, sigma in sig.items()}
+        for key, variant, parents in record.variants:
+            entry = merged.get(key)
+            if entry is None:
+                entry = merged[key] = _Accumulator(variant)
+            for sq, w in weights.items():
+                entry.weights[sq] = entry.weights.get(sq, 0.0) + w
+            entry.pids.update(record.pids)
+            entry.production.add(record.pair)
+            entry.parents.update(parents)
     made = [(key, _make_element(entry, mass)) for key, entry in merged.items()]
     made.sort(key=lambda ke: (-ke[1].max_weight, ke[1].bracket(), ke[1].masses))
     index = {key: i for i, (key, _) in enumerate(made)}
@@ -432,8 +507,9 @@ def decompose(
             closure[key] = frozenset()  # guards against (impossible) cycles
             found: set[int] = set()
             for parent in merged[key].parents:
-                found.add(index[parent])
-                found |= ancestors(parent)
+                if parent in index:
+                    found.add(index[parent])
+                    found |= ancestors(parent)
             closure[key] = frozenset(found)
         return closure[key]
 

@@ -22,9 +22,10 @@ weights them and produces :class:`TheoryPrediction` objects, following SModelS 3
 
 Every prediction keeps the elements and the BSM particles that contribute to it.
 
-Speed: the database is compiled once (:func:`~nextsm.theory.compiled.compile_database`); which txnames an
+Speed: the database is compiled once (:func:`~nextsm.theory.compiled.compile_database`); the decay trees of a
+model are cached by (masses, decays) (:class:`~nextsm.theory.decomposition.Decomposer`); which txnames an
 element can match depends only on its topology and BSM codes and is cached; grid values are cached by
-(txname, point), so a change of κ only re-weights cached matches.
+(grid stack, point).  A change of κ therefore only re-weights cached trees and matches.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from nextsm.theory.compiled import CompiledDatabase, CompiledDataset, CompiledTx
 from nextsm.theory.decomposition import (
     DEFAULT_MIN_MASS_GAP,
     DEFAULT_SIGMA_CUT_FB,
+    Decomposer,
     Element,
-    decompose,
 )
 from nextsm.theory.matching import Pattern
 
@@ -144,10 +145,8 @@ class TheoryPrediction:
             "txnames": list(self.txnames),
             "sqrts": self.sqrts,
         }
-        if self.type == "UL":
-            out["signal_fb"] = self.xsection_fb
-        else:
-            out["signal_fb"] = self.xsection_fb
+        out["signal_fb"] = self.xsection_fb  # σ×BR (UL) or σ×BR×ε (EM, combined: summed over SRs)
+        if self.type != "UL":
             out["yields"] = dict(zip(self.regions, self.yields, strict=True))
         out.update({
             "upper_limit_fb": self.upper_limit_fb,
@@ -238,6 +237,7 @@ class Predictor:
         self._reference = reference
         self.sigma_cut_fb = float(sigma_cut_fb)
         self.min_mass_gap = float(min_mass_gap)
+        self.decomposer = Decomposer(sigma_cut_fb=sigma_cut_fb, min_mass_gap=min_mass_gap)
         self.max_mass_dist = float(max_mass_dist)
         self.source = source
         self._match_cache: dict[tuple[Any, ...], tuple[_MatchGroup, ...]] = {}
@@ -261,8 +261,8 @@ class Predictor:
         return model_cross_sections(model, self.reference, tuple(float(s) for s in sqrts))
 
     def decompose(self, model: ProtoModel, xsecs: Mapping[float, Mapping[Pair, float]]) -> list[Element]:
-        """The decomposition with this predictor's settings."""
-        return decompose(model, xsecs, sigma_cut_fb=self.sigma_cut_fb, min_mass_gap=self.min_mass_gap)
+        """The decomposition with this predictor's settings (decay trees cached by masses and decays)."""
+        return self.decomposer(model, xsecs)
 
     # ------------------------------------------------------------------ matching
     @staticmethod
