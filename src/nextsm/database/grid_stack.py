@@ -82,9 +82,7 @@ class GridStack:
         q = (x - base.shift) @ base.rotation
         k = base.dimensionality
         off_plane = (np.abs(q) > NONZERO_THRESHOLD).sum(axis=1) > k
-        rows = np.repeat(np.arange(len(x)), len(cols))
-        cc = np.tile(cols, len(x))
-        values = self._interpolate(q[rows, :k], cc, x[rows]).reshape(len(x), len(cols))
+        values = self._interpolate_shared(q[:, :k], cols, x)
         off = np.flatnonzero(off_plane)
         if off.size:
             if base.accept_errors_upto is None:
@@ -100,6 +98,40 @@ class GridStack:
                 values[off] = flat.reshape(off.size, len(cols))
         values[np.abs(values) < 100.0 * sys.float_info.epsilon] = 0.0
         return values
+
+    def _interpolate_shared(self, p: NDArray[np.float64], cols: NDArray[np.int64],
+                            x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Values ``(m, c)`` of the grids ``cols`` at the reduced points ``p``: one simplex search per point."""
+        base, tri = self.base, self.base._tri
+        assert tri is not None
+        k = base.dimensionality
+        m, c = len(p), len(cols)
+        out = np.full((m, c), np.nan)
+        s = tri.find_simplex(p, tol=SIMPLEX_TOL)
+        inside = s >= 0
+        idx = np.flatnonzero(inside)
+        recheck = np.zeros((m, c), dtype=bool)
+        if idx.size:
+            si = s[idx]
+            trans = tri.transform[si]
+            bary = np.einsum("mij,mj->mi", trans[:, :k, :], p[idx] - trans[:, k, :])
+            weights = np.concatenate([bary, 1.0 - bary.sum(axis=1, keepdims=True)], axis=1)
+            vertex_values = self.values[tri.simplices[si]][:, :, cols]  # (i, k+1, c)
+            ret = np.einsum("ijc,ij->ic", vertex_values, weights)
+            ret = np.maximum(ret, vertex_values.min(axis=1))
+            if base.output_digits is not None:
+                ret, doubtful = _round_vectorised(ret, base.output_digits)
+                recheck[idx] |= doubtful
+            out[idx] = ret
+            recheck[idx[weights.min(axis=1) < NEAR_FACE]] = True
+        outside = np.flatnonzero(~inside)
+        if outside.size:  # within the search tolerance of the hull? the exact path decides
+            low, high = tri.min_bound - SIMPLEX_TOL, tri.max_bound + SIMPLEX_TOL
+            recheck[outside[np.all((p[outside] >= low) & (p[outside] <= high), axis=1)]] = True
+        for i, j in zip(*np.nonzero(recheck), strict=True):
+            pi = np.dot(np.ascontiguousarray(x[i] - base.shift), base.rotation)[:k]  # SModelS' PCAtransf
+            out[i, j] = self._one(pi, int(cols[j]))
+        return out
 
     def _interpolate(self, p: NDArray[np.float64], cols: NDArray[np.int64],
                      x: NDArray[np.float64] | None = None) -> NDArray[np.float64]:

@@ -247,9 +247,18 @@ class CompiledDatabase:
             found = self._stacks[index] = GridStack(members)  # type: ignore[arg-type]
         return found
 
+    #: per pattern shape (``None``: inclusive), the distinct patterns with their ``(dataset, txname, pattern)``
+    #: indices
+    patterns_by_shape: dict[tuple[int, int] | None, tuple[tuple[Pattern, tuple[tuple[int, int, int], ...]], ...]] = \
+        field(default_factory=dict)
+
     def candidates(self, shape: tuple[int, int]) -> tuple[tuple[int, int], ...]:
         """``(dataset index, txname index)`` of txnames with a pattern of this shape or an inclusive one."""
         return self.by_shape.get(shape, ()) + self.by_shape.get(None, ())
+
+    def distinct_patterns(self, shape: tuple[int, int]) -> tuple[tuple[Pattern, tuple[tuple[int, int, int], ...]], ...]:
+        """The distinct patterns an element of this shape can match, each with the txnames using it."""
+        return self.patterns_by_shape.get(shape, ()) + self.patterns_by_shape.get(None, ())
 
     def analyses(self) -> list[Analysis]:
         """The selected analyses, in database order."""
@@ -339,6 +348,11 @@ def compile_database(
                    hashlib.sha1(np.ascontiguousarray(grid.points).tobytes()).digest())
             members = stacks.setdefault(key, [])
             members.append((cds.index, it))
+    distinct: dict[tuple[int, int] | None, dict[Pattern, list[tuple[int, int, int]]]] = {}
+    for cds in datasets:
+        for it, ctx in enumerate(cds.txnames):
+            for ip, pattern in enumerate(ctx.patterns):
+                distinct.setdefault(pattern.shape, {}).setdefault(pattern, []).append((cds.index, it, ip))
     order = list(stacks.values())
     for istack, members in enumerate(order):
         for column, (ids, it) in enumerate(members):
@@ -346,7 +360,9 @@ def compile_database(
             tx.stack, tx.column = istack, column
     return CompiledDatabase(database, tuple(datasets), tuple(unsupported),
                             {k: tuple(dict.fromkeys(v)) for k, v in by_shape.items()},
-                            tuple(tuple(m) for m in order))
+                            tuple(tuple(m) for m in order),
+                            patterns_by_shape={shape: tuple((p, tuple(m)) for p, m in d.items())
+                                               for shape, d in distinct.items()})
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MIN_MASS_GAP",
-    "Decomposer",
     "DEFAULT_SIGMA_CUT_FB",
     "SM_LABELS",
     "Branch",
+    "Decomposer",
     "Element",
     "Vertex",
     "decompose",
@@ -309,7 +309,8 @@ def _chain_key(chain: _Chain, mass: _Masses) -> tuple[object, ...]:
 
 
 def _tree_key(tree: _Tree, mass: _Masses) -> tuple[object, ...]:
-    return tuple(sorted((_chain_key(c, mass) for c in tree), key=repr))
+    a, b = (_chain_key(c, mass) for c in tree)
+    return (a, b) if a <= b else (b, a)
 
 
 def _compressed_variants(
@@ -415,7 +416,7 @@ class Decomposer:
 
     def __init__(self, *, sigma_cut_fb: float = DEFAULT_SIGMA_CUT_FB, min_mass_gap: float = DEFAULT_MIN_MASS_GAP,
                  mass_compression: bool = True, invisible_compression: bool = True, cache_size: int = 4096,
-                 cache_margin: float = 10.0) -> None:
+                 cache_margin: float = 3.0) -> None:
         self.sigma_cut_fb = float(sigma_cut_fb)
         self.min_mass_gap = float(min_mass_gap)
         self.mass_compression = bool(mass_compression)

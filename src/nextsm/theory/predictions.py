@@ -281,12 +281,13 @@ class Predictor:
             return cached
         shape = tuple(sorted(len(c[1]) for c in chains))
         groups: dict[tuple[Any, ...], list[tuple[int, int, int]]] = {}
-        for ids, it in self.compiled.candidates(shape):  # type: ignore[arg-type]
-            tx = self.compiled.datasets[ids].txnames[it]
-            for ip, pattern in enumerate(tx.patterns):
-                orders = pattern.orderings(chains)
-                if orders:
-                    groups.setdefault((tx.stack, pattern, tuple(orders)), []).append((ids, it, ip))
+        datasets = self.compiled.datasets
+        for pattern, members in self.compiled.distinct_patterns(shape):  # type: ignore[arg-type]
+            orders = pattern.orderings(chains)
+            if not orders:
+                continue
+            for ids, it, ip in members:
+                groups.setdefault((datasets[ids].txnames[it].stack, pattern, tuple(orders)), []).append((ids, it, ip))
         result = tuple(_MatchGroup(stack, pattern, orders, tuple(members))
                        for (stack, pattern, orders), members in groups.items())
         self._match_cache[key] = result
