@@ -211,13 +211,15 @@ def test_off_plane_points():
     try:
         from smodels.experiment.txnameDataObj import TxNameData
     except ImportError:  # pragma: no cover - the validation extra is part of the test command
-        assert np.isnan(got[1]) and np.isnan(got[4])
+        assert np.isnan(got[1])
+        assert np.isnan(got[4])
     else:
         ref = TxNameData(x=pts, y=1e7 / m[:, 0] ** 2 * (1 + m[:, 1] / 20), txdataId="t")
         points = [on, off, [250.0, 20.0, 250.02, 20.0], [250.0, 20.0, 252.0, 20.0], [250, 20, 250, 26]]
         want = [np.nan if (v := ref.getValueFor(list(map(float, p)))) is None else v for p in points]
         np.testing.assert_array_equal(got, want)
-        assert np.isnan(got[1]) and np.isnan(got[4])
+        assert np.isnan(got[1])
+        assert np.isnan(got[4])
     # SModelS walks along the gradient in the last reduced coordinate only; here the function does
     # not change along it, so even 12 GeV off the plane is accepted (as in SModelS)
     assert only_m1(np.array(off))[0] == 172.222

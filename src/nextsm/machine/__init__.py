@@ -1,12 +1,24 @@
-"""The proto-model machine: combinability, the best legal combination (more to come: K, critics, walker)."""
+"""The proto-model machine: combinability, the best legal combination, K, the critics (the walker comes next)."""
 
 from __future__ import annotations
 
 from nextsm.machine.combinability import Combinability, CombinabilityError, ResultId, locate_combinability
 from nextsm.machine.combiner import Combination, best_combination, combinability_matrix
+from nextsm.machine.critics import CriticVerdict, allowed_exclusions, fast_critic, slow_critic
+from nextsm.machine.joint import JointModel
+from nextsm.machine.teststatistic import LikelihoodResult, TestStatistic, likelihood_results, test_statistic
 
 __all__ = [
     "Combinability",
+    "CriticVerdict",
+    "JointModel",
+    "LikelihoodResult",
+    "TestStatistic",
+    "allowed_exclusions",
+    "fast_critic",
+    "likelihood_results",
+    "slow_critic",
+    "test_statistic",
     "CombinabilityError",
     "Combination",
     "ResultId",

@@ -594,6 +594,32 @@ class Predictor:
                 ))
         return out
 
+    def statistical_model(self, prediction: TheoryPrediction) -> tuple[Any, np.ndarray] | None:
+        """The likelihood of a prediction and its signal at μ = 1: ``(StatisticalModel, signal (n_regions,))``.
+
+        UL maps need an expected limit (truncated Gaussian in σ); an EM signal region gives its Poisson ⊗ Gaussian
+        in events; a combined prediction its analysis' full model.  ``None`` if the result has no likelihood.
+        """
+        from nextsm.likelihoods.simplified import PoissonGaussian
+        from nextsm.likelihoods.ul_gaussian import TruncatedGaussian
+
+        p = prediction
+        if p.type == "UL":
+            if not p.upper_limit_fb or not p.expected_upper_limit_fb:
+                return None
+            return (TruncatedGaussian.from_limits(p.upper_limit_fb, p.expected_upper_limit_fb),
+                    np.array([p.xsection_fb]))
+        if p.type == "EM":
+            ds = self.compiled.datasets[p.dataset_index].dataset
+            if ds.observed_n is None or ds.expected_bg is None or not ds.bg_error:
+                return None
+            return PoissonGaussian([ds.observed_n], [ds.expected_bg], [ds.bg_error]), np.array([p.yields[0]])
+        model = self._combined_model(p.folder)
+        for result in (model if isinstance(model, list) else [model]):
+            if result is not None and tuple(result.regions) == p.regions:
+                return result.model, np.array(p.yields)
+        return None
+
     def _with_likelihoods(self, predictions: list[TheoryPrediction],
                           which: Literal["best", "all"]) -> list[TheoryPrediction]:
         from nextsm.likelihoods.simplified import PoissonGaussian
