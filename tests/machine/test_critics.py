@@ -72,7 +72,7 @@ def test_test_statistic_of_a_single_result_model(machinery):
     ts = test_statistic(results, lists, model.log_prior(xsecs[13.0]))
     assert ts.log_prior == pytest.approx(-(2 / 2 + 0 / 4 + 1 / 8))
     assert ts.llr >= 0.0
-    assert ts.K == pytest.approx(ts.llr + 2 * ts.log_prior)
+    assert pytest.approx(ts.llr + 2 * ts.log_prior) == ts.K
     assert ts.combination
     assert ts.mu_hat >= 0.0
     capped = test_statistic(results, lists, ts.log_prior, mu_max=0.5 * ts.mu_hat) if ts.mu_hat > 0 else ts
