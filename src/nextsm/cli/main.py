@@ -9,6 +9,7 @@ import click
 from nextsm import __version__
 from nextsm.cli.database import database
 from nextsm.cli.demo import demo
+from nextsm.cli.explain import explain
 from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
 from nextsm.cli.predict import predict
@@ -29,6 +30,7 @@ cli.add_command(limit)
 cli.add_command(demo)
 cli.add_command(export_slha)
 cli.add_command(predict)
+cli.add_command(explain)
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""nextsm explain on the 2021 winning protomodel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nextsm.cli.main import cli
+
+WINNER = Path(__file__).parents[2] / "examples" / "winner-2021.json"
+
+
+@pytest.mark.database
+def test_explain_json(database_path):
+    out = CliRunner().invoke(cli, ["explain", str(WINNER), "--database", str(database_path), "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["K"] == pytest.approx(data["llr"] + 2 * data["log_prior"])
+    assert data["combination"]
+    assert {c["critic"]: c["passed"] for c in data["critics"]} == {"fast": False, "slow": False}
+    assert set(data["particle_contributions"]) == {"1000006", "1000001"}
+    assert set(data["analysis_contributions"]) == {c["analysis"] for c in data["combination"]}
+
+
+@pytest.mark.database
+def test_explain_table(database_path):
+    out = CliRunner().invoke(cli, ["explain", str(WINNER), "--database", str(database_path), "--no-contributions"])
+    assert out.exit_code == 0, out.output
+    assert "K = " in out.output
+    assert "fast critic: FAIL" in out.output
+    assert "CMS-SUS-20-002" in out.output
