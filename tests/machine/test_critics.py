@@ -63,19 +63,19 @@ def test_critics_reject_an_excluded_stop_and_accept_a_heavy_one(machinery):
 
 @pytest.mark.database
 def test_test_statistic_of_a_single_result_model(machinery):
-    from nextsm.machine import likelihood_results, test_statistic
+    from nextsm.machine import likelihood_results, k_statistic
 
     predictor, lists = machinery
     model = stop(1150.0, 300.0)
     xsecs = predictor.cross_sections(model)
     results = likelihood_results(predictor.predict(model), predictor)
-    ts = test_statistic(results, lists, model.log_prior(xsecs[13.0]))
+    ts = k_statistic(results, lists, model.log_prior(xsecs[13.0]))
     assert ts.log_prior == pytest.approx(-(2 / 2 + 0 / 4 + 1 / 8))
     assert ts.llr >= 0.0
     assert pytest.approx(ts.llr + 2 * ts.log_prior) == ts.K
     assert ts.combination
     assert ts.mu_hat >= 0.0
-    capped = test_statistic(results, lists, ts.log_prior, mu_max=0.5 * ts.mu_hat) if ts.mu_hat > 0 else ts
+    capped = k_statistic(results, lists, ts.log_prior, mu_max=0.5 * ts.mu_hat) if ts.mu_hat > 0 else ts
     assert capped.llr <= ts.llr + 1e-9
 
 
@@ -83,7 +83,7 @@ def test_test_statistic_of_a_single_result_model(machinery):
 @pytest.mark.validation
 def test_the_2021_winner_is_now_excluded_by_cms_sus_20_002(machinery):
     """P21's best protomodel (X_t 1166, X_d 735, X_Z 163 GeV; κ(tt̄) 1.2, κ(dd̄) 0.5) on database 3.0.0."""
-    from nextsm.machine import fast_critic, likelihood_results, slow_critic, test_statistic
+    from nextsm.machine import fast_critic, likelihood_results, slow_critic, k_statistic
     from nextsm.model.protomodel import ProtoModel
 
     predictor, lists = machinery
@@ -99,5 +99,5 @@ def test_the_2021_winner_is_now_excluded_by_cms_sus_20_002(machinery):
     assert verdict.results[0][0] == "CMS-SUS-20-002"
     results = likelihood_results(predictions, predictor)
     assert not slow_critic(results, lists).passed
-    ts = test_statistic(results, lists, model.log_prior(predictor.cross_sections(model)[13.0]))
+    ts = k_statistic(results, lists, model.log_prior(predictor.cross_sections(model)[13.0]))
     assert 0.0 < ts.K < 10.0  # measured 3.70 (llr 7.20, ln π = −1.75, μ̂ = 1.20)

@@ -6,7 +6,7 @@ from nextsm.machine.combinability import Combinability, CombinabilityError, Resu
 from nextsm.machine.combiner import Combination, best_combination, combinability_matrix
 from nextsm.machine.critics import CriticVerdict, allowed_exclusions, fast_critic, slow_critic
 from nextsm.machine.joint import JointModel
-from nextsm.machine.teststatistic import LikelihoodResult, TestStatistic, likelihood_results, test_statistic
+from nextsm.machine.teststatistic import LikelihoodResult, KStatistic, likelihood_results, k_statistic
 
 __all__ = [
     "Combinability",
@@ -16,7 +16,7 @@ __all__ = [
     "JointModel",
     "LikelihoodResult",
     "ResultId",
-    "TestStatistic",
+    "KStatistic",
     "allowed_exclusions",
     "best_combination",
     "combinability_matrix",
@@ -24,5 +24,5 @@ __all__ = [
     "likelihood_results",
     "locate_combinability",
     "slow_critic",
-    "test_statistic",
+    "k_statistic",
 ]

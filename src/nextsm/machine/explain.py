@@ -13,7 +13,7 @@ from typing import Any
 
 from nextsm.machine.combinability import Combinability
 from nextsm.machine.critics import CriticVerdict, fast_critic, slow_critic
-from nextsm.machine.teststatistic import TestStatistic, likelihood_results, test_statistic
+from nextsm.machine.teststatistic import KStatistic, likelihood_results, k_statistic
 from nextsm.model.errors import ModelError
 from nextsm.model.particles import LSP, PARTICLES
 from nextsm.model.protomodel import ProtoModel
@@ -39,7 +39,7 @@ def without_particle(model: ProtoModel, pdg: int) -> ProtoModel:
 class Explanation:
     """The evaluation of one model (see the module docstring)."""
 
-    statistic: TestStatistic
+    statistic: KStatistic
     fast: CriticVerdict
     slow: CriticVerdict
     combination: list[dict[str, Any]]
@@ -58,13 +58,13 @@ class Explanation:
 
 
 def _evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinability, combine: bool,
-              exclude: str | None = None) -> tuple[TestStatistic, list, list]:
+              exclude: str | None = None) -> tuple[KStatistic, list, list]:
     xsecs = predictor.cross_sections(model)
     predictions = predictor.predict(model, combine=combine)
     results = likelihood_results(predictions, predictor)
     if exclude is not None:
         results = [r for r in results if r.prediction.analysis != exclude]
-    ts = test_statistic(results, combinability, model.log_prior(xsecs.get(13.0)))
+    ts = k_statistic(results, combinability, model.log_prior(xsecs.get(13.0)))
     return ts, predictions, results
 
 
@@ -105,5 +105,5 @@ def explain(model: ProtoModel, predictor: Predictor, combinability: Combinabilit
             particles[pdg] = ts.K - _evaluate(reduced, predictor, combinability, combine)[0].K
         for p in ts.combination:
             rest = [r for r in results if r.prediction.analysis != p.analysis]
-            analyses[p.analysis] = ts.K - test_statistic(rest, combinability, ts.log_prior).K
+            analyses[p.analysis] = ts.K - k_statistic(rest, combinability, ts.log_prior).K
     return Explanation(ts, fast, slow, rows, particles, analyses)

@@ -25,7 +25,7 @@ from nextsm.machine.combiner import best_combination, combinability_matrix
 from nextsm.machine.joint import JointModel
 from nextsm.theory.predictions import Predictor, TheoryPrediction, best_results
 
-__all__ = ["LikelihoodResult", "TestStatistic", "likelihood_results", "test_statistic"]
+__all__ = ["LikelihoodResult", "KStatistic", "likelihood_results", "k_statistic"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class LikelihoodResult:
 
 
 @dataclass(frozen=True)
-class TestStatistic:
+class KStatistic:
     """K and what it is made of."""
 
     K: float
@@ -73,16 +73,16 @@ def _joint(results: Sequence[LikelihoodResult]) -> tuple[JointModel, np.ndarray]
     return JointModel([r.model for r in results]), np.concatenate([r.signal for r in results])  # type: ignore[misc]
 
 
-def test_statistic(
+def k_statistic(
     results: Sequence[LikelihoodResult],
     combinability: Combinability,
     log_prior: float,
     *,
     mu_max: float = math.inf,
-) -> TestStatistic:
+) -> KStatistic:
     """K of a model whose results (:func:`likelihood_results`) and ``ln π`` are given."""
     if not results:
-        return TestStatistic(2.0 * log_prior, 0.0, log_prior, 0.0, ())
+        return KStatistic(2.0 * log_prior, 0.0, log_prior, 0.0, ())
     weights = np.array([2.0 * float(r.model.nll(0.0, r.signal[None, :])[0] - r.model.nll(1.0, r.signal[None, :])[0])
                         for r in results])
     adjacency = combinability_matrix([r.result_id for r in results], combinability.combinable)  # type: ignore[arg-type]
@@ -92,4 +92,4 @@ def test_statistic(
     fit = minimize_mu(joint, signal[None, :], mu_bounds=(0.0, hi))
     mu_hat = float(fit.muhat[0])
     llr = 2.0 * float(joint.nll(0.0, signal[None, :])[0] - joint.nll(mu_hat, signal[None, :])[0])
-    return TestStatistic(llr + 2.0 * log_prior, llr, log_prior, mu_hat, tuple(r.prediction for r in chosen))
+    return KStatistic(llr + 2.0 * log_prior, llr, log_prior, mu_hat, tuple(r.prediction for r in chosen))
