@@ -63,7 +63,7 @@ def test_critics_reject_an_excluded_stop_and_accept_a_heavy_one(machinery):
 
 @pytest.mark.database
 def test_test_statistic_of_a_single_result_model(machinery):
-    from nextsm.machine import likelihood_results, k_statistic
+    from nextsm.machine import k_statistic, likelihood_results
 
     predictor, lists = machinery
     model = stop(1150.0, 300.0)
@@ -83,7 +83,7 @@ def test_test_statistic_of_a_single_result_model(machinery):
 @pytest.mark.validation
 def test_the_2021_winner_is_now_excluded_by_cms_sus_20_002(machinery):
     """P21's best protomodel (X_t 1166, X_d 735, X_Z 163 GeV; κ(tt̄) 1.2, κ(dd̄) 0.5) on database 3.0.0."""
-    from nextsm.machine import fast_critic, likelihood_results, slow_critic, k_statistic
+    from nextsm.machine import fast_critic, k_statistic, likelihood_results, slow_critic
     from nextsm.model.protomodel import ProtoModel
 
     predictor, lists = machinery

@@ -6,7 +6,7 @@ from nextsm.machine.combinability import Combinability, CombinabilityError, Resu
 from nextsm.machine.combiner import Combination, best_combination, combinability_matrix
 from nextsm.machine.critics import CriticVerdict, allowed_exclusions, fast_critic, slow_critic
 from nextsm.machine.joint import JointModel
-from nextsm.machine.teststatistic import LikelihoodResult, KStatistic, likelihood_results, k_statistic
+from nextsm.machine.teststatistic import KStatistic, LikelihoodResult, k_statistic, likelihood_results
 
 __all__ = [
     "Combinability",
@@ -14,15 +14,15 @@ __all__ = [
     "Combination",
     "CriticVerdict",
     "JointModel",
+    "KStatistic",
     "LikelihoodResult",
     "ResultId",
-    "KStatistic",
     "allowed_exclusions",
     "best_combination",
     "combinability_matrix",
     "fast_critic",
+    "k_statistic",
     "likelihood_results",
     "locate_combinability",
     "slow_critic",
-    "k_statistic",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from nextsm.machine.combinability import Combinability
 from nextsm.machine.critics import CriticVerdict, fast_critic, slow_critic
-from nextsm.machine.teststatistic import KStatistic, likelihood_results, k_statistic
+from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results
 from nextsm.model.errors import ModelError
 from nextsm.model.particles import LSP, PARTICLES
 from nextsm.model.protomodel import ProtoModel

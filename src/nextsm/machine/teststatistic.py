@@ -25,7 +25,7 @@ from nextsm.machine.combiner import best_combination, combinability_matrix
 from nextsm.machine.joint import JointModel
 from nextsm.theory.predictions import Predictor, TheoryPrediction, best_results
 
-__all__ = ["LikelihoodResult", "KStatistic", "likelihood_results", "k_statistic"]
+__all__ = ["KStatistic", "LikelihoodResult", "k_statistic", "likelihood_results"]
 
 
 @dataclass(frozen=True)
