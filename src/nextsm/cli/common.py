@@ -30,3 +30,12 @@ def load_with_progress(path: str | None, *, no_cache: bool = False) -> tuple[Dat
 
         db = load_database(path, use_cache=not no_cache, progress=progress, info=info)
     return db, info[0]
+
+
+def fmt_number(value: float | None, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits, ``-`` for None, NaN or infinity (tables)."""
+    import math
+
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}g}"

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
-from nextsm.cli.common import database_option, load_with_progress
+from nextsm.cli.common import database_option, fmt_number, load_with_progress
 
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.{digits}g}"
+_fmt = fmt_number
 
 
 @click.command()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
-from nextsm.cli.common import database_option, load_with_progress
+from nextsm.cli.common import database_option, fmt_number, load_with_progress
 
 
 def _parse_sqrts(ctx: click.Context, param: click.Parameter, text: str) -> tuple[float, ...]:
@@ -21,10 +20,7 @@ def _parse_sqrts(ctx: click.Context, param: click.Parameter, text: str) -> tuple
     return values
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.{digits}g}"
+_fmt = fmt_number
 
 
 @click.command()

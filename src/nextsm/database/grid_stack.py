@@ -28,6 +28,7 @@ from nextsm.database.grids import (
     GridInterpolator,
     _round_one,
     _round_vectorised,
+    extrapolation_error,
 )
 
 __all__ = ["GridStack"]
@@ -190,32 +191,6 @@ class GridStack:
 
     def _extrapolation_error(self, q: NDArray[np.float64], projected: NDArray[np.float64],
                              cols: NDArray[np.int64]) -> NDArray[np.float64]:
-        """``GridInterpolator._extrapolation_error`` for rows ``q`` of grids ``cols``."""
-        k = self.base.dimensionality
-        alpha = np.sqrt(np.einsum("ij,ij->i", q[:, k:], q[:, k:]))
-        p = q[:, :k]
-        gradient = np.empty_like(p)
-        for i in range(k):
-            shifted = p.copy()
-            shifted[:, i] += alpha
-            gradient[:, i] = (self._interpolate(shifted, cols) - projected) / alpha
-        error = np.full(len(q), np.nan)
-        ok = ~np.isnan(gradient).any(axis=1)
-        norm = np.sqrt(np.einsum("ij,ij->i", gradient, gradient))
-        error[ok & (norm == 0.0)] = 0.0
-        walk = ok & (norm != 0.0)
-        if walk.any():
-            steps = gradient[walk] / norm[walk, None] * alpha[walk, None]
-            up = p[walk].copy()
-            down = p[walk].copy()
-            for j in range(k):  # SModelS adds every step to the last coordinate
-                up[:, k - 1] += steps[:, j]
-                down[:, k - 1] -= steps[:, j]
-            f0 = projected[walk]
-            f_up, f_down = self._interpolate(up, cols[walk]), self._interpolate(down, cols[walk])
-            zero = f0 == 0.0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                d_up = np.where(zero, (f_up != 0.0).astype(np.float64), np.abs(f_up - f0) / f0)
-                d_down = np.where(zero, (f_down != 0.0).astype(np.float64), np.abs(f_down - f0) / f0)
-            error[walk] = np.where(d_down > d_up, d_down, d_up)
-        return error
+        """:func:`~nextsm.database.grids.extrapolation_error` for rows ``q`` of grids ``cols``."""
+        return extrapolation_error(q, projected, self.base.dimensionality,
+                                   lambda p, rows: self._interpolate(p, cols[rows]))

@@ -100,7 +100,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -720,41 +720,56 @@ class GridInterpolator:
         self, q: NDArray[np.float64], projected: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         """SModelS' estimate of the relative error of using the projection of an off-plane point."""
-        k = self.dimensionality
-        alpha = np.sqrt(np.einsum("ij,ij->i", q[:, k:], q[:, k:]))
-        p = q[:, :k]
-        gradient = np.empty_like(p)
-        for i in range(k):
-            shifted = p.copy()
-            shifted[:, i] += alpha
-            gradient[:, i] = (self._interpolate(shifted) - projected) / alpha
-        error = np.full(len(q), np.nan)
-        ok = ~np.isnan(gradient).any(axis=1)
-        norm = np.sqrt(np.einsum("ij,ij->i", gradient, gradient))
-        flat = ok & (norm == 0.0)
-        error[flat] = 0.0
-        walk = ok & (norm != 0.0)
-        if walk.any():
-            steps = gradient[walk] / norm[walk, None] * alpha[walk, None]
-            up = p[walk].copy()
-            down = p[walk].copy()
-            for j in range(k):  # SModelS adds every step to the last coordinate
-                up[:, k - 1] += steps[:, j]
-                down[:, k - 1] -= steps[:, j]
-            f0 = projected[walk]
-            f_up, f_down = self._interpolate(up), self._interpolate(down)
-            zero = f0 == 0.0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                d_up = np.where(zero, (f_up != 0.0).astype(np.float64), np.abs(f_up - f0) / f0)
-                d_down = np.where(zero, (f_down != 0.0).astype(np.float64), np.abs(f_down - f0) / f0)
-            error[walk] = np.where(d_down > d_up, d_down, d_up)
-        return error
+        return extrapolation_error(q, projected, self.dimensionality, lambda p, rows: self._interpolate(p))
 
     def __repr__(self) -> str:
         return (
             f"GridInterpolator(n={len(self.values)}, d={self.full_dimensionality}, "
             f"k={self.dimensionality}, widths={int(self.width_mask.sum())})"
         )
+
+
+def extrapolation_error(
+    q: NDArray[np.float64],
+    projected: NDArray[np.float64],
+    k: int,
+    interpolate: Callable[[NDArray[np.float64], NDArray[np.intp]], NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    """SModelS' estimate of the relative error of using the projection of off-plane points (module docstring).
+
+    ``q`` are the principal-axis coordinates ``(m, d)`` of the points, ``projected`` the values at their
+    projections ``q[:, :k]``; ``interpolate(p, rows)`` gives the values at reduced points ``p`` standing for
+    the rows ``rows`` of the batch.
+    """
+    alpha = np.sqrt(np.einsum("ij,ij->i", q[:, k:], q[:, k:]))
+    p = q[:, :k]
+    every = np.arange(len(q))
+    gradient = np.empty_like(p)
+    for i in range(k):
+        shifted = p.copy()
+        shifted[:, i] += alpha
+        gradient[:, i] = (interpolate(shifted, every) - projected) / alpha
+    error = np.full(len(q), np.nan)
+    ok = ~np.isnan(gradient).any(axis=1)
+    norm = np.sqrt(np.einsum("ij,ij->i", gradient, gradient))
+    error[ok & (norm == 0.0)] = 0.0
+    walk = ok & (norm != 0.0)
+    if walk.any():
+        steps = gradient[walk] / norm[walk, None] * alpha[walk, None]
+        up = p[walk].copy()
+        down = p[walk].copy()
+        for j in range(k):  # SModelS adds every step to the last coordinate
+            up[:, k - 1] += steps[:, j]
+            down[:, k - 1] -= steps[:, j]
+        f0 = projected[walk]
+        rows = np.flatnonzero(walk)
+        f_up, f_down = interpolate(up, rows), interpolate(down, rows)
+        zero = f0 == 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d_up = np.where(zero, (f_up != 0.0).astype(np.float64), np.abs(f_up - f0) / f0)
+            d_down = np.where(zero, (f_down != 0.0).astype(np.float64), np.abs(f_down - f0) / f0)
+        error[walk] = np.where(d_down > d_up, d_down, d_up)
+    return error
 
 
 def _transform(
