@@ -13,6 +13,7 @@ from nextsm.cli.explain import explain
 from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
 from nextsm.cli.predict import predict
+from nextsm.cli.walk import hiscores, walk
 from nextsm.errors import NextsmError
 
 
@@ -31,6 +32,8 @@ cli.add_command(demo)
 cli.add_command(export_slha)
 cli.add_command(predict)
 cli.add_command(explain)
+cli.add_command(walk)
+cli.add_command(hiscores)
 
 
 def main() -> None:

@@ -1,0 +1,304 @@
+r"""Walker moves with computable proposal densities, for a reversible-jump Metropolis–Hastings chain.
+
+State: a protomodel.  Parameters and the reference measure of the target :math:`\propto e^{K/2}`: masses in GeV
+(Lebesgue), the BRs of each particle on the simplex of its free *channel groups* (every open channel is a group,
+except that the off-shell 3-body channels of X_W^1 / X_Z^2 form one group split in SM proportions), and
+:math:`\ln\kappa` of every production pair (Lebesgue).
+
+Every move returns a :class:`Proposal` with :math:`\ln q(\text{new}\mid\text{old})` and
+:math:`\ln q(\text{old}\mid\text{new})`, so that the acceptance is
+
+.. math:: \alpha = \min\left(1, \exp\left[\tfrac{K' - K}{2}\right]\frac{p(\theta')\,q(\text{old}\mid\text{new})}
+          {p(\theta)\,q(\text{new}\mid\text{old})}\right),
+
+with :math:`p(\theta)` the parameter prior of :func:`log_parameter_prior` (the reference measure of the target).
+
+Moves (chosen with the fixed probabilities of :data:`MOVE_PROBABILITIES`, renormalised over the moves possible
+in the current state, the choice probability being part of q):
+
+* ``mass``: one present particle, :math:`m' = m + \mathcal N(0, \sigma_m)`; refused (no proposal) if it would
+  open or close a channel, break the mass orderings or walls — so the move is symmetric;
+* ``br``: one particle with ≥ 2 channel groups, :math:`b' \sim \mathrm{Dirichlet}(c\, b + 1)`;
+* ``kappa``: one production pair with a reference cross section, :math:`\ln\kappa' = \ln\kappa + \mathcal N(0, \sigma_\kappa)`;
+* ``add``: a particle not present (uniformly among those whose ordering partner allows it), mass
+  :math:`\sim U(m_{\rm LSP}, m_{\max})`, BRs :math:`\sim` Dirichlet(1) over its open groups,
+  :math:`\ln\kappa \sim \mathcal N(0, 1)` for each of its new production pairs with a reference cross section;
+  decays of the other particles into it start with BR 0 (a later ``br`` move can open them);
+* ``remove``: a present non-LSP particle that no other particle decays into (BR 0; uniformly), the exact
+  inverse of ``add``.
+
+The merge of near-degenerate partners is not implemented yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln
+from scipy.stats import dirichlet
+
+from nextsm.model.decays import OFFSHELL_CHANNELS, offshell_brs
+from nextsm.model.errors import ModelError
+from nextsm.model.particles import LSP, MASS_ORDERINGS, MAX_MASS, PARTICLES, mass_constraint_violations
+from nextsm.model.protomodel import Pair, ProtoModel
+from nextsm.model.xsec import table_for_pair
+
+__all__ = ["MOVE_PROBABILITIES", "MoveSettings", "Proposal", "log_parameter_prior", "propose"]
+
+#: relative probabilities of the moves (renormalised over the moves possible in a state)
+MOVE_PROBABILITIES: Mapping[str, float] = {"mass": 0.4, "br": 0.15, "kappa": 0.15, "add": 0.15, "remove": 0.15}
+
+
+@dataclass(frozen=True)
+class MoveSettings:
+    """Step sizes and limits of the moves."""
+
+    mass_sigma: float = 40.0
+    kappa_sigma: float = 0.2
+    br_concentration: float = 30.0
+    add_kappa_sigma: float = 1.0
+    max_particles: int = 8
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposed model, the move that made it and the log proposal densities forward and backward."""
+
+    model: ProtoModel
+    move: str
+    detail: str
+    log_q_forward: float
+    log_q_reverse: float
+
+
+def _groups(model: ProtoModel, pdg: int) -> list[tuple[tuple[int, ...], ...]]:
+    """Free channel groups of ``pdg`` (each a tuple of channels) for the model's masses."""
+    opened = model.open_channels(pdg)
+    off = OFFSHELL_CHANNELS.get(pdg, frozenset())
+    groups = [(c,) for c in opened if c not in off]
+    shell = tuple(c for c in opened if c in off)
+    if shell:
+        groups.append(shell)
+    return groups
+
+
+def _group_brs(model: ProtoModel, pdg: int, groups: list[tuple[tuple[int, ...], ...]]) -> np.ndarray:
+    ch = model.decays.get(pdg, {})
+    return np.array([sum(ch.get(c, 0.0) for c in g) for g in groups])
+
+
+def _decays_from(model: ProtoModel, pdg: int, groups: list[tuple[tuple[int, ...], ...]],
+                 brs: np.ndarray) -> dict[tuple[int, ...], float]:
+    out: dict[tuple[int, ...], float] = {}
+    for g, b in zip(groups, brs, strict=True):
+        if len(g) == 1:
+            out[g[0]] = float(b)
+        else:
+            split = offshell_brs(pdg, model.masses)
+            for c in g:
+                out[c] = float(b) * split[c]
+    return {c: b for c, b in out.items() if b > 0.0}
+
+
+def _pairs_with_table(model: ProtoModel) -> list[Pair]:
+    return [p for p in model.production_pairs() if table_for_pair(*p) is not None]
+
+
+def _addable(model: ProtoModel) -> list[int]:
+    out = []
+    if len(model.masses) >= 1 + MoveSettings().max_particles:
+        return out
+    for pdg in PARTICLES:
+        if pdg in model.masses or pdg == LSP:
+            continue
+        if any(heavy == pdg and light not in model.masses for light, heavy in MASS_ORDERINGS):
+            continue
+        out.append(pdg)
+    return out
+
+
+def _removable(model: ProtoModel) -> list[int]:
+    out = []
+    for pdg in model.masses:
+        if pdg == LSP:
+            continue
+        if any(light == pdg and heavy in model.masses for light, heavy in MASS_ORDERINGS):
+            continue
+        if any(any(abs(d) == pdg for d in c) and b > 0 for m, ch in model.decays.items() if m != pdg
+               for c, b in ch.items()):
+            continue
+        out.append(pdg)
+    return out
+
+
+def _possible(model: ProtoModel, settings: MoveSettings) -> dict[str, float]:
+    possible = {"mass": 1.0}
+    if any(len(_groups(model, p)) >= 2 for p in model.masses if p != LSP):
+        possible["br"] = 1.0
+    if _pairs_with_table(model):
+        possible["kappa"] = 1.0
+    if _addable(model) and len(model.masses) < 1 + settings.max_particles:
+        possible["add"] = 1.0
+    if _removable(model):
+        possible["remove"] = 1.0
+    total = sum(MOVE_PROBABILITIES[m] for m in possible)
+    return {m: MOVE_PROBABILITIES[m] / total for m in possible}
+
+
+def _rebuild(model: ProtoModel, **changes: object) -> ProtoModel | None:
+    data = {"masses": model.masses, "decays": model.decays, "ssmultipliers": model.ssmultipliers,
+            "xsecs": model.xsecs, **changes}
+    candidate = ProtoModel(**data)  # type: ignore[arg-type]
+    try:
+        candidate.validate()
+    except ModelError:
+        return None
+    if mass_constraint_violations(candidate.masses):
+        return None
+    return candidate
+
+
+def _dirichlet_logpdf(x: np.ndarray, alpha: np.ndarray) -> float:
+    x = np.clip(x, 1e-300, None)
+    x = x / x.sum()
+    return float(dirichlet.logpdf(x, alpha))
+
+
+def _add_density(model: ProtoModel, pdg: int, new_pairs: list[Pair], settings: MoveSettings) -> float:
+    """ln density of the parameters ``add`` drew for ``pdg`` in ``model`` (after the addition)."""
+    width = MAX_MASS - model.masses[LSP]
+    log_q = -math.log(width)
+    groups = _groups(model, pdg)
+    log_q += float(gammaln(len(groups)))  # Dirichlet(1) on the simplex: density Γ(n)
+    s = settings.add_kappa_sigma
+    for pair in new_pairs:
+        lk = math.log(model.ssmultipliers[pair])
+        log_q += -0.5 * (lk / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
+    return log_q
+
+
+def log_parameter_prior(model: ProtoModel, settings: MoveSettings | None = None) -> float:
+    r"""ln of the prior density of the continuous parameters, the reference measure of the target.
+
+    Each non-LSP mass uniform on :math:`[m_{\rm LSP}, m_{\max}]`, each particle's BRs flat on its simplex of
+    channel groups (Dirichlet(1), density Γ(n)), each :math:`\ln\kappa` of a pair with a reference cross
+    section standard normal (width ``add_kappa_sigma``) — exactly the densities ``add`` draws from, so that an
+    addition is accepted on :math:`e^{\Delta K/2}` times the ratio of the move choices only.  The complexity
+    penalty itself is the prior π inside K.
+    """
+    settings = settings or MoveSettings()
+    width = MAX_MASS - model.masses[LSP]
+    total = 0.0
+    s = settings.add_kappa_sigma
+    for pdg in model.masses:
+        if pdg == LSP:
+            continue
+        total += -math.log(width) + float(gammaln(max(len(_groups(model, pdg)), 1)))
+    for pair in _pairs_with_table(model):
+        kappa = model.ssmultipliers.get(pair)
+        if kappa is None or kappa <= 0:
+            continue
+        lk = math.log(kappa)
+        total += -0.5 * (lk / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
+    return total
+
+
+def _new_pairs(before: ProtoModel, after: ProtoModel) -> list[Pair]:
+    old = set(_pairs_with_table(before))
+    return [p for p in _pairs_with_table(after) if p not in old]
+
+
+def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings | None = None) -> Proposal | None:
+    """One proposal from ``model`` (``None`` if the drawn move is impossible, e.g. leaves the allowed space)."""
+    settings = settings or MoveSettings()
+    probs = _possible(model, settings)
+    names = list(probs)
+    move = names[int(rng.choice(len(names), p=[probs[n] for n in names]))]
+    log_choice = math.log(probs[move])
+
+    def reverse_choice(new: ProtoModel, reverse_move: str) -> float:
+        back = _possible(new, settings)
+        return math.log(back[reverse_move]) if reverse_move in back else -math.inf
+
+    if move == "mass":
+        particles = sorted(model.masses)
+        pdg = particles[int(rng.integers(len(particles)))]
+        mass = model.masses[pdg] + float(rng.normal(0.0, settings.mass_sigma))
+        if mass <= 0.0:
+            return None
+        masses = {**model.masses, pdg: mass}
+        before = {p: set(_groups(model, p)) for p in model.masses if p != LSP}
+        new = _rebuild(model, masses=masses)
+        if new is None or any(set(_groups(new, p)) != g for p, g in before.items()):
+            return None
+        lq = log_choice - math.log(len(particles))
+        return Proposal(new, "mass", f"m({PARTICLES[pdg].name}) {model.masses[pdg]:.1f} -> {mass:.1f}",
+                        lq, reverse_choice(new, "mass") - math.log(len(particles)))
+    if move == "br":
+        candidates = sorted(p for p in model.masses if p != LSP and len(_groups(model, p)) >= 2)
+        pdg = candidates[int(rng.integers(len(candidates)))]
+        groups = _groups(model, pdg)
+        old = _group_brs(model, pdg, groups)
+        alpha = settings.br_concentration * old + 1.0
+        new_brs = rng.dirichlet(alpha)
+        decays = {**model.decays, pdg: _decays_from(model, pdg, groups, new_brs)}
+        new = _rebuild(model, decays=decays)
+        if new is None:
+            return None
+        back_alpha = settings.br_concentration * new_brs + 1.0
+        lq = log_choice - math.log(len(candidates)) + _dirichlet_logpdf(new_brs, alpha)
+        lr = reverse_choice(new, "br") - math.log(len(candidates)) + _dirichlet_logpdf(old, back_alpha)
+        return Proposal(new, "br", f"BRs of {PARTICLES[pdg].name}", lq, lr)
+    if move == "kappa":
+        pairs = _pairs_with_table(model)
+        pair = pairs[int(rng.integers(len(pairs)))]
+        old = model.ssmultipliers.get(pair, 1.0)
+        new_kappa = old * math.exp(float(rng.normal(0.0, settings.kappa_sigma)))
+        new = _rebuild(model, ssmultipliers={**model.ssmultipliers, pair: new_kappa})
+        if new is None:
+            return None
+        n = len(pairs)
+        return Proposal(new, "kappa", f"κ{pair} {old:.3g} -> {new_kappa:.3g}", log_choice - math.log(n),
+                        reverse_choice(new, "kappa") - math.log(n))
+    if move == "add":
+        addable = _addable(model)
+        pdg = addable[int(rng.integers(len(addable)))]
+        mass = float(rng.uniform(model.masses[LSP], MAX_MASS))
+        masses = {**model.masses, pdg: mass}
+        trial = ProtoModel(masses=masses, decays=model.decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
+        groups = _groups(trial, pdg)
+        if not groups:
+            return None
+        brs = rng.dirichlet(np.ones(len(groups)))
+        decays = {**model.decays, pdg: _decays_from(trial, pdg, groups, brs)}
+        trial = ProtoModel(masses=masses, decays=decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
+        new_pairs = _new_pairs(model, trial)
+        kappas = dict(model.ssmultipliers)
+        for pair in new_pairs:
+            kappas[pair] = math.exp(float(rng.normal(0.0, settings.add_kappa_sigma)))
+        new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+        if new is None:
+            return None
+        lq = log_choice - math.log(len(addable)) + _add_density(new, pdg, new_pairs, settings)
+        lr = reverse_choice(new, "remove") - math.log(len(_removable(new)))
+        return Proposal(new, "add", f"add {PARTICLES[pdg].name} at {mass:.1f} GeV", lq, lr)
+    # remove
+    removable = _removable(model)
+    pdg = removable[int(rng.integers(len(removable)))]
+    masses = {k: v for k, v in model.masses.items() if k != pdg}
+    decays = {k: v for k, v in model.decays.items() if k != pdg}
+    kappas = {p: k for p, k in model.ssmultipliers.items() if all(abs(x) != pdg for x in p)}
+    new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+    if new is None:
+        return None
+    gone = _new_pairs(new, model)
+    lq = log_choice - math.log(len(removable))
+    back = _possible(new, settings)
+    addable_back = _addable(new)
+    if "add" not in back or pdg not in addable_back:
+        return None
+    lr = math.log(back["add"]) - math.log(len(addable_back)) + _add_density(model, pdg, gone, settings)
+    return Proposal(new, "remove", f"remove {PARTICLES[pdg].name}", lq, lr)

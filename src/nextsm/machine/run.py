@@ -1,0 +1,87 @@
+"""Many walkers on one machine: one process per walker, all writing to the run's SQLite store.
+
+:func:`run_walker` is the unit of work (also what a Dask worker would run); :func:`run_local` starts the walkers
+in a process pool and reports progress by polling the store.  Killing the run at any moment loses no committed
+step; calling it again with ``resume=True`` continues every walker where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from nextsm.errors import NextsmError
+
+__all__ = ["RunError", "run_local", "run_walker"]
+
+
+class RunError(NextsmError):
+    """A run folder cannot be used as asked (exists without --resume, or settings differ)."""
+
+
+def run_walker(folder: str, walker_id: int, seed: int, steps: int, database: str | None = None,
+               rule: str = "rjmcmc") -> int:
+    """Run (or resume) walker ``walker_id`` of the run in ``folder`` up to ``steps`` steps; returns its step count."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from nextsm.database import load_database
+    from nextsm.machine.combinability import Combinability
+    from nextsm.machine.store import RunStore
+    from nextsm.machine.walker import Walker
+    from nextsm.theory.predictions import Predictor
+
+    store = RunStore(folder)
+    try:
+        walker = Walker(walker_id, seed, Predictor(load_database(database)), Combinability.load(), store,
+                        rule=rule)  # type: ignore[arg-type]
+        walker.run(steps)
+        return walker.step
+    finally:
+        store.close()
+
+
+def prepare(folder: Path, settings: dict[str, Any], resume: bool) -> None:
+    """Create the run folder, or check that a resumed run has the same settings."""
+    from nextsm.machine.store import RunStore
+
+    exists = (folder / "run.sqlite").exists()
+    if exists and not resume:
+        raise RunError(f"{folder}: a run exists here; pass --resume to continue it or choose another --out")
+    store = RunStore(folder)
+    try:
+        old = store.meta().get("settings")
+        if old is None:
+            store.set_meta("settings", settings)
+        else:
+            for key in ("seed", "rule"):
+                if old.get(key) != settings.get(key):
+                    raise RunError(f"{folder}: the run was started with {key}={old.get(key)!r}, "
+                                   f"not {settings.get(key)!r}")
+    finally:
+        store.close()
+
+
+def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, database: str | None = None,
+              rule: str = "rjmcmc", resume: bool = False, processes: int | None = None,
+              progress: Callable[[dict[int, int]], None] | None = None, poll: float = 0.5) -> dict[int, int]:
+    """Run ``walkers`` walkers of ``steps`` steps each in local processes; returns the step count per walker."""
+    from nextsm.machine.store import RunStore
+
+    folder = Path(folder)
+    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume)
+    monitor = RunStore(folder)
+    try:
+        with ProcessPoolExecutor(max_workers=processes or min(walkers, os.cpu_count() or 1)) as pool:
+            futures = [pool.submit(run_walker, str(folder), i, seed, steps, database, rule) for i in range(walkers)]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=poll)
+                if progress is not None:
+                    progress(monitor.count())
+            for f in futures:
+                f.result()  # re-raise a walker's error
+        return monitor.count()
+    finally:
+        monitor.close()
