@@ -22,8 +22,10 @@ from nextsm.cli.common import database_option, fmt_number
 @click.option("--rule", type=click.Choice(["rjmcmc", "2021"]), default="rjmcmc", show_default=True,
               help="Acceptance: reversible-jump Metropolis-Hastings on exp(K/2), or the 2021 rule.")
 @click.option("--processes", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786), e.g. from dask-jobqueue.")
+@click.option("--dask", "use_dask", is_flag=True, help="Run on a Dask LocalCluster (--processes workers).")
 def walk(database_path: str | None, walkers: int, steps: int, out: Path, seed: int, resume: bool, rule: str,
-         processes: int | None) -> None:
+         processes: int | None, scheduler: str | None, use_dask: bool) -> None:
     """Search protomodel space with WALKERS Markov chains on the database; every step is stored in OUT/run.sqlite.
 
     The run can be killed at any moment; --resume continues it with no step lost.
@@ -57,8 +59,14 @@ def walk(database_path: str | None, walkers: int, steps: int, out: Path, seed: i
                     best = f"best K {top[0].K:.2f} ({', '.join(_names(top[0].model))})"
             bar.update(task, completed=done, info=f"{rate:.1f} steps/s  {best}")
 
-        counts = run_local(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
-                           resume=resume, processes=processes, progress=progress)
+        if scheduler or use_dask:
+            from nextsm.machine.run import run_dask
+
+            counts = run_dask(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
+                              resume=resume, scheduler=scheduler, n_workers=processes or 2, progress=progress)
+        else:
+            counts = run_local(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
+                               resume=resume, processes=processes, progress=progress)
         progress(counts)
     click.echo(f"{sum(counts.values())} steps in {out / 'run.sqlite'}; `nextsm hiscores {out}` lists the best models")
 

@@ -1,13 +1,17 @@
-"""Many walkers on one machine: one process per walker, all writing to the run's SQLite store.
+"""Many walkers: one task per walker, all writing to the run's SQLite store.
 
-:func:`run_walker` is the unit of work (also what a Dask worker would run); :func:`run_local` starts the walkers
-in a process pool and reports progress by polling the store.  Killing the run at any moment loses no committed
+:func:`run_walker` is the unit of work; :func:`run_local` runs the walkers in a local process pool,
+:func:`run_dask` on a Dask cluster (a scheduler address, e.g. one started by dask-jobqueue on a batch system, or a
+``LocalCluster``).  Both report progress by polling the store.  A walker task that dies with its worker is
+resubmitted and resumes from its last committed step, so a lost worker costs no step (the store must be on a
+file system all workers see).  Killing the run at any moment loses no committed
 step; calling it again with ``resume=True`` continues every walker where it stopped.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 
 from nextsm.errors import NextsmError
 
-__all__ = ["RunError", "run_local", "run_walker"]
+__all__ = ["RunError", "run_dask", "run_local", "run_walker"]
 
 
 class RunError(NextsmError):
@@ -85,3 +89,40 @@ def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, databa
         return monitor.count()
     finally:
         monitor.close()
+
+
+def run_dask(folder: str | Path, *, walkers: int, steps: int, seed: int, database: str | None = None,
+             rule: str = "rjmcmc", resume: bool = False, scheduler: str | None = None, n_workers: int = 2,
+             retries: int = 5, progress: Callable[[dict[int, int]], None] | None = None,
+             poll: float = 0.5) -> dict[int, int]:
+    """Run the walkers as Dask tasks (needs the ``dask`` extra).
+
+    ``scheduler`` is the address of a running scheduler; without it a ``LocalCluster`` of ``n_workers`` worker
+    processes is started for the run.  Every task may be retried ``retries`` times (a killed worker).
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - the dask extra is part of the test command
+        raise RunError("Dask runs need the 'dask' extra: pip install 'nextsm[dask]'") from exc
+    from nextsm.machine.store import RunStore
+
+    folder = Path(folder).resolve()
+    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume)
+    cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None)
+    client = Client(scheduler or cluster)
+    monitor = RunStore(folder)
+    try:
+        futures = [client.submit(run_walker, str(folder), i, seed, steps, database, rule, key=f"walker-{i}-{seed}",
+                                 retries=retries, pure=False) for i in range(walkers)]
+        while not all(f.done() for f in futures):
+            time.sleep(poll)
+            if progress is not None:
+                progress(monitor.count())
+        client.gather(futures)  # re-raise a walker's error
+        return monitor.count()
+    finally:
+        monitor.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
