@@ -75,3 +75,23 @@ def test_records_are_complete_and_hiscores_consistent(tmp_path, machinery):
     assert len({json.dumps(r.model, sort_keys=True) for r in top}) == len(top)
     best_accepted = max((r.current_K for r in records if r.current_K is not None), default=-math.inf)
     assert best_accepted - 1e-9 <= top[0].K
+
+
+def test_a_model_that_cannot_be_evaluated_is_rejected_and_recorded(tmp_path, machinery, monkeypatch):
+    from nextsm.errors import LikelihoodError
+    from nextsm.machine import walker as walker_module
+
+    predictor, lists = machinery
+    store = RunStore(tmp_path / "err")
+    w = Walker(0, 5, predictor, lists, store)
+
+    def broken(*args, **kwargs):
+        raise LikelihoodError("synthetic failure")
+
+    monkeypatch.setattr(walker_module, "evaluate", broken)
+    before = w.model.to_dict()
+    records = [w.one_step() for _ in range(3)]
+    assert all(not r.accepted for r in records)
+    assert any("synthetic failure" in r.detail for r in records)
+    assert w.model.to_dict() == before
+    assert [r.step for r in store.steps(0)] == [1, 2, 3]

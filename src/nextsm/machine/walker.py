@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nextsm.errors import NextsmError
 from nextsm.machine.combinability import Combinability
 from nextsm.machine.critics import fast_critic, slow_critic
 from nextsm.machine.moves import MoveSettings, log_parameter_prior, propose
@@ -147,7 +148,15 @@ class Walker:
                                 time.perf_counter() - t0)
             self.store.append(record)
             return record
-        ev = evaluate(proposal.model, self.predictor, self.combinability)
+        try:
+            ev = evaluate(proposal.model, self.predictor, self.combinability)
+        except NextsmError as exc:  # a model the machinery cannot evaluate: rejected, recorded, walk goes on
+            record = StepRecord(self.walker_id, self.step, proposal.model.to_dict(), None, None, [], [],
+                                proposal.move, f"{proposal.detail}; not evaluated: {exc}", False,
+                                self.model.to_dict(), self.K if math.isfinite(self.K) else None,
+                                self.rng.bit_generator.state, time.perf_counter() - t0)
+            self.store.append(record)
+            return record
         log_ratio = 0.5 * (ev.K - self.K) if math.isfinite(ev.K) else -math.inf
         if -math.inf == self.K and math.isfinite(ev.K):
             log_ratio = math.inf
