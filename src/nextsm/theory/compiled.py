@@ -111,6 +111,8 @@ class CompiledTxName:
     #: index of the :class:`GridStack` holding the main grid, and the column in it
     stack: int = -1
     column: int = -1
+    #: column of the expected-UL map in the stack (UL maps whose expected map has the same points), else -1
+    expected_column: int = -1
     _interpolators: dict[str, GridInterpolator | None] = field(default_factory=dict, repr=False)
 
     def interpolator(self, grid_field: str | None = None) -> GridInterpolator | None:
@@ -231,18 +233,23 @@ class CompiledDatabase:
             members = []
             with single_threaded_blas():
                 first = self.stack_members[index][0]
-                members.append(self.datasets[first[0]].txnames[first[1]].interpolator())
+                head = self.datasets[first[0]].txnames[first[1]]
+                members.append(head.interpolator())
                 base = members[0]
                 assert base is not None
-                for ids, it in self.stack_members[index][1:]:
+                columns = [(ids, it, None) for ids, it in self.stack_members[index][1:]]
+                if head.expected_column >= 0:
+                    columns.append((first[0], first[1], "expectedUpperLimits"))
+                for ids, it, grid_field in columns:
                     tx = self.datasets[ids].txnames[it]
+                    grid_field = grid_field or tx.grid_field
                     # same points: same principal axes and triangulation, other values
-                    values = np.ascontiguousarray(tx.raw.grids[tx.grid_field].values, dtype=np.float64)
+                    values = np.ascontiguousarray(tx.raw.grids[grid_field].values, dtype=np.float64)
                     interp = GridInterpolator(
                         values=values, shift=base.shift, rotation=base.rotation, reduced=base.reduced,
                         order=base.order, width_mask=base.width_mask, input_decimals=base.input_decimals,
                         output_digits=base.output_digits, accept_errors_upto=base.accept_errors_upto)
-                    tx._interpolators[tx.grid_field] = interp
+                    tx._interpolators[grid_field] = interp
                     members.append(interp)
             found = self._stacks[index] = GridStack(members)  # type: ignore[arg-type]
         return found
@@ -358,6 +365,13 @@ def compile_database(
         for column, (ids, it) in enumerate(members):
             tx = datasets[ids].txnames[it]
             tx.stack, tx.column = istack, column
+        if len(members) == 1:  # a UL map: its expected map joins the stack if it has the same points
+            tx = datasets[members[0][0]].txnames[members[0][1]]
+            observed, expected = tx.raw.grids.get("upperLimits"), tx.raw.grids.get("expectedUpperLimits")
+            if (tx.grid_field == "upperLimits" and observed is not None and expected is not None
+                    and observed.points.shape == expected.points.shape
+                    and np.array_equal(observed.points, expected.points)):
+                tx.expected_column = 1
     return CompiledDatabase(database, tuple(datasets), tuple(unsupported),
                             {k: tuple(dict.fromkeys(v)) for k, v in by_shape.items()},
                             tuple(tuple(m) for m in order),

@@ -176,6 +176,7 @@ class _Match:
     pattern: int
     masses: tuple[tuple[float, ...], tuple[float, ...]]
     value: float  # efficiency (EM) or UL in fb (UL)
+    expected: float = math.nan  # expected UL in fb (UL maps whose expected map shares the stack)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +355,8 @@ class Predictor:
                         continue
                     if tx.grid_field == "efficiencyMap" and abs(value) < MIN_EFFICIENCY:
                         continue
-                    out.setdefault(ids, []).append(_Match(ie, it, ip, masses, value))
+                    expected = float(row[tx.expected_column]) if tx.expected_column >= 0 else math.nan
+                    out.setdefault(ids, []).append(_Match(ie, it, ip, masses, value, expected))
         return out
 
     # ------------------------------------------------------------------ predictions
@@ -471,12 +473,23 @@ class Predictor:
             items = self._unique(by_tx[it], elements)
             members = [Member(k, m.masses, w, m.value) for k, (w, m) in enumerate(items)]
 
-            def ul_at(masses: tuple[tuple[float, ...], tuple[float, ...]], tx: CompiledTxName = tx,
-                      it: int = it, items: list[tuple[float, _Match]] = items) -> float | None:
+            def limits_at(masses: tuple[tuple[float, ...], tuple[float, ...]], tx: CompiledTxName = tx,
+                          it: int = it, items: list[tuple[float, _Match]] = items) -> tuple[float, float]:
+                """Observed and expected UL (NaN where undefined) at averaged masses."""
                 point = tx.data_point(masses, tx.patterns[items[0][1].pattern])
                 if point is None:
-                    return None
-                value = self._grid_values(tx, cds.index, it, "upperLimits", [point])[0]
+                    return math.nan, math.nan
+                if tx.expected_column >= 0:
+                    row = self._stack_values(tx.stack, [point])[0]
+                    return float(row[tx.column]), float(row[tx.expected_column])
+                observed = self._grid_values(tx, cds.index, it, "upperLimits", [point])[0]
+                expected = (self._grid_values(tx, cds.index, it, "expectedUpperLimits", [point])[0]
+                            if "expectedUpperLimits" in tx.raw.grids else math.nan)
+                return observed, expected
+
+            def ul_at(masses: tuple[tuple[float, ...], tuple[float, ...]],
+                      limits_at: Any = limits_at) -> float | None:
+                value = limits_at(masses)[0]
                 return value if math.isfinite(value) else None
 
             for cluster in cluster_members(members, ul_at, self.max_mass_dist):
@@ -487,17 +500,17 @@ class Predictor:
                 xsec = self._constraint_value(tx, weights)
                 if xsec < MIN_XSECTION_FB:
                     continue
-                if len(cluster) == 1:
+                if len(cluster) == 1 and tx.expected_column >= 0:
                     avg = cluster[0].masses
                     ul: float | None = cluster[0].upper_limit
+                    exp_value = chosen[0][1].expected
                 else:
-                    avg = weighted_average([m.masses for m in cluster], [m.weight for m in cluster])  # type: ignore[assignment]
-                    ul = ul_at(avg)
-                expected = None
-                point = tx.data_point(avg, tx.patterns[chosen[0][1].pattern])
-                if point is not None and "expectedUpperLimits" in tx.raw.grids:
-                    value = self._grid_values(tx, cds.index, it, "expectedUpperLimits", [point])[0]
-                    expected = value if math.isfinite(value) else None
+                    avg = (cluster[0].masses if len(cluster) == 1 else
+                           weighted_average([m.masses for m in cluster], [m.weight for m in cluster]))  # type: ignore[assignment]
+                    obs_value, exp_value = limits_at(avg)
+                    ul = cluster[0].upper_limit if len(cluster) == 1 else (
+                        obs_value if math.isfinite(obs_value) else None)
+                expected = exp_value if math.isfinite(exp_value) else None
                 out.append(TheoryPrediction(
                     analysis=cds.analysis_id, folder=cds.analysis.name, dataset=None, type="UL",
                     txnames=(tx.name,), sqrts=cds.sqrts, lumi=cds.lumi, xsection_fb=xsec,
