@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import click
 
-from nextsm.database import Database, LoadInfo, load_database
+from nextsm.database import Database, DatabaseSource, LoadInfo, load_database
 
 database_option = click.option(
     "--database", "database_path", type=click.Path(exists=True, dir_okay=True), default=None,
@@ -39,3 +40,16 @@ def fmt_number(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return f"{value:.{digits}g}"
+
+
+@contextmanager
+def workspace_source(db: Database, needed: bool) -> Iterator[DatabaseSource | None]:
+    """The database files (for pyhf workspaces) if ``needed``, closed afterwards; else ``None``."""
+    if not needed:
+        yield None
+        return
+    source = DatabaseSource(db.path)
+    try:
+        yield source
+    finally:
+        source.close()

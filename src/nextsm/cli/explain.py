@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nextsm.cli.common import database_option, fmt_number, load_with_progress
+from nextsm.cli.common import database_option, fmt_number, load_with_progress, workspace_source
 
 _fmt = fmt_number
 
@@ -32,17 +32,9 @@ def explain(model_file: Path, database_path: str | None, combine: bool, no_contr
 
     model = ProtoModel.from_json(model_file)
     db, _ = load_with_progress(database_path)
-    source = None
-    if combine:
-        from nextsm.database.source import DatabaseSource
-
-        source = DatabaseSource(db.path)
-    try:
+    with workspace_source(db, combine) as source:
         result = run(model, Predictor(db, source=source), Combinability.load(combinability_folder),
                      combine=combine, contributions=not no_contributions)
-    finally:
-        if source is not None:
-            source.close()
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return

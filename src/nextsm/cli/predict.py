@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nextsm.cli.common import database_option, fmt_number, load_with_progress
+from nextsm.cli.common import database_option, fmt_number, load_with_progress, workspace_source
 
 
 def _parse_sqrts(ctx: click.Context, param: click.Parameter, text: str) -> tuple[float, ...]:
@@ -50,18 +50,10 @@ def predict(model_file: Path, database_path: str | None, sqrts: tuple[float, ...
     energies = sqrts
     model = ProtoModel.from_json(model_file)
     db, _ = load_with_progress(database_path)
-    source = None
-    if combine:
-        from nextsm.database.source import DatabaseSource
-
-        source = DatabaseSource(db.path)
-    try:
+    with workspace_source(db, combine) as source:
         predictor = Predictor(db, ReferenceCrossSections.load(xsec_folder), source=source)
         predictions = predictor.predict(model, sqrts=energies, combine=combine,
                                         likelihoods="all" if all_regions else "best")
-    finally:
-        if source is not None:
-            source.close()
     if not all_regions:
         predictions = best_results(predictions)
     if as_json:
