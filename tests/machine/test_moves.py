@@ -65,3 +65,34 @@ def test_fixed_dimension_moves_are_valid_and_symmetric_where_documented():
             assert p.log_q_forward == pytest.approx(p.log_q_reverse, abs=1e-12) or len(p.model.masses) != len(model.masses)
         model = p.model if len(p.model.masses) <= 4 else model
     assert {"mass", "kappa", "add"} <= seen
+
+
+def close(a: ProtoModel, b: ProtoModel) -> bool:
+    if set(a.masses) != set(b.masses) or set(a.ssmultipliers) != set(b.ssmultipliers):
+        return False
+    return (all(abs(a.masses[k] - b.masses[k]) < 1e-6 for k in a.masses)
+            and all(abs(a.ssmultipliers[k] - b.ssmultipliers[k]) < 1e-9 for k in a.ssmultipliers)
+            and a.decays.keys() == b.decays.keys())
+
+
+def test_split_and_merge_have_mirrored_proposal_densities():
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(3000):
+        p = propose(START, rng)
+        if p is None or p.move != "split":
+            continue
+        back_rng = np.random.default_rng(5)
+        back = None
+        for _ in range(3000):
+            q = propose(p.model, back_rng)
+            if q is not None and q.move == "merge" and close(q.model, START):
+                back = q
+                break
+        assert back is not None, f"no merge undoes: {p.detail}"
+        assert back.log_q_forward == pytest.approx(p.log_q_reverse, abs=1e-9)
+        assert back.log_q_reverse == pytest.approx(p.log_q_forward, abs=1e-9)
+        checked += 1
+        if checked >= 3:
+            break
+    assert checked >= 1

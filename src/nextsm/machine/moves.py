@@ -27,7 +27,14 @@ in the current state, the choice probability being part of q):
 * ``remove``: a present non-LSP particle that no other particle decays into (BR 0; uniformly), the exact
   inverse of ``add``.
 
-The merge of near-degenerate partners is not implemented yet.
+* ``merge``: a pair of present partners of one merger group (:data:`MERGER_GROUPS`) within
+  :data:`MERGE_DELTA` GeV whose heavier member nothing decays into: the heavier is removed (with its decays and
+  κ's) and the lighter moves to the pair's average mass;
+* ``split``: the inverse: a present particle and an absent partner of its group, δ ~ U(0, MERGE_DELTA), masses
+  m̄ ∓ δ/2 (Jacobian 1), the new partner's BRs and κ's drawn as in ``add``.
+
+Moves that would open or close a channel of a particle that stays are refused, on both sides of every pair of
+moves, so that each move is exactly undone by its reverse.
 """
 
 from __future__ import annotations
@@ -49,7 +56,15 @@ from nextsm.model.xsec import table_for_pair
 __all__ = ["MOVE_PROBABILITIES", "MoveSettings", "Proposal", "log_parameter_prior", "propose"]
 
 #: relative probabilities of the moves (renormalised over the moves possible in a state)
-MOVE_PROBABILITIES: Mapping[str, float] = {"mass": 0.4, "br": 0.15, "kappa": 0.15, "add": 0.15, "remove": 0.15}
+MOVE_PROBABILITIES: Mapping[str, float] = {"mass": 0.4, "br": 0.15, "kappa": 0.15, "add": 0.12, "remove": 0.12,
+                                           "merge": 0.03, "split": 0.03}
+#: merger groups of near-degenerate partners (``protomodels.md`` §2.3)
+MERGER_GROUPS: tuple[frozenset[int], ...] = (
+    frozenset({1000001, 1000002, 1000003, 1000004}), frozenset({1000005, 2000005}), frozenset({1000006, 2000006}),
+    frozenset({1000024, 1000037}), frozenset({1000023, 1000025}),
+)
+#: largest mass difference (GeV) of a merged pair, and the range of the split's mass difference
+MERGE_DELTA = 200.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,38 @@ def _removable(model: ProtoModel) -> list[int]:
     return out
 
 
+def _merge_pairs(model: ProtoModel) -> list[tuple[int, int]]:
+    """(lighter, heavier) present partners within MERGE_DELTA whose heavier member can be removed."""
+    removable = set(_removable(model))
+    out = []
+    for group in MERGER_GROUPS:
+        present = sorted((p for p in group if p in model.masses), key=lambda p: (model.masses[p], p))
+        for i, a in enumerate(present):
+            for b in present[i + 1:]:
+                if b in removable and model.masses[b] - model.masses[a] < MERGE_DELTA:
+                    out.append((a, b))
+    return out
+
+
+def _split_pairs(model: ProtoModel) -> list[tuple[int, int]]:
+    """(present, absent) partners of one merger group that a split can create."""
+    addable = set(_addable(model))
+    return [(a, b) for group in MERGER_GROUPS for a in sorted(group) if a in model.masses
+            for b in sorted(group) if b not in model.masses and b in addable]
+
+
+def _stable_groups(before: ProtoModel, after: ProtoModel, gone: int | None) -> bool:
+    """True if every particle of ``after`` (but ``gone``'s partner being created) keeps its channel groups."""
+    for p in after.masses:
+        if p == LSP or p not in before.masses:
+            continue
+        old = {tuple(c for c in g if all(abs(d) != gone for d in c)) for g in _groups(before, p)} - {()}
+        new = {tuple(c for c in g if all(abs(d) != gone for d in c)) for g in _groups(after, p)} - {()}
+        if old != new:
+            return False
+    return True
+
+
 def _possible(model: ProtoModel, settings: MoveSettings) -> dict[str, float]:
     possible = {"mass": 1.0}
     if any(len(_groups(model, p)) >= 2 for p in model.masses if p != LSP):
@@ -144,6 +191,10 @@ def _possible(model: ProtoModel, settings: MoveSettings) -> dict[str, float]:
         possible["add"] = 1.0
     if _removable(model):
         possible["remove"] = 1.0
+    if _merge_pairs(model):
+        possible["merge"] = 1.0
+    if _split_pairs(model) and len(model.masses) < 1 + settings.max_particles:
+        possible["split"] = 1.0
     total = sum(MOVE_PROBABILITIES[m] for m in possible)
     return {m: MOVE_PROBABILITIES[m] / total for m in possible}
 
@@ -263,6 +314,54 @@ def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings 
         n = len(pairs)
         return Proposal(new, "kappa", f"κ{pair} {old:.3g} -> {new_kappa:.3g}", log_choice - math.log(n),
                         reverse_choice(new, "kappa") - math.log(n))
+    if move == "merge":
+        pairs = _merge_pairs(model)
+        a, b = pairs[int(rng.integers(len(pairs)))]
+        mean = 0.5 * (model.masses[a] + model.masses[b])
+        masses = {k: (mean if k == a else v) for k, v in model.masses.items() if k != b}
+        decays = {k: v for k, v in model.decays.items() if k != b}
+        kappas = {p: k for p, k in model.ssmultipliers.items() if all(abs(x) != b for x in p)}
+        new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+        if new is None or not _stable_groups(model, new, b):
+            return None
+        back = _possible(new, settings)
+        splits = _split_pairs(new)
+        if "split" not in back or (a, b) not in splits:
+            return None
+        gone = _new_pairs(new, model)
+        lq = log_choice - math.log(len(pairs))
+        lr = (math.log(back["split"]) - math.log(len(splits)) - math.log(MERGE_DELTA)
+              + _add_density(model, b, gone, settings) + math.log(MAX_MASS - model.masses[LSP]))
+        return Proposal(new, "merge", f"merge {PARTICLES[b].name} into {PARTICLES[a].name} at {mean:.1f} GeV", lq, lr)
+    if move == "split":
+        pairs = _split_pairs(model)
+        a, b = pairs[int(rng.integers(len(pairs)))]
+        delta = float(rng.uniform(0.0, MERGE_DELTA))
+        mean = model.masses[a]
+        masses = {**model.masses, a: mean - 0.5 * delta, b: mean + 0.5 * delta}
+        trial = ProtoModel(masses=masses, decays=model.decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
+        groups = _groups(trial, b)
+        if not groups:
+            return None
+        brs = rng.dirichlet(np.ones(len(groups)))
+        decays = {**model.decays, b: _decays_from(trial, b, groups, brs)}
+        trial = ProtoModel(masses=masses, decays=decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
+        new_pairs = _new_pairs(model, trial)
+        kappas = dict(model.ssmultipliers)
+        for pair in new_pairs:
+            kappas[pair] = math.exp(float(rng.normal(0.0, settings.add_kappa_sigma)))
+        new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+        if new is None or not _stable_groups(new, model, b):
+            return None
+        back = _possible(new, settings)
+        merges = _merge_pairs(new)
+        if "merge" not in back or (a, b) not in merges:
+            return None
+        lq = (log_choice - math.log(len(pairs)) - math.log(MERGE_DELTA)
+              + _add_density(new, b, new_pairs, settings) + math.log(MAX_MASS - new.masses[LSP]))
+        lr = math.log(back["merge"]) - math.log(len(merges))
+        return Proposal(new, "split", f"split {PARTICLES[b].name} off {PARTICLES[a].name} (Δm {delta:.1f} GeV)",
+                        lq, lr)
     if move == "add":
         addable = _addable(model)
         pdg = addable[int(rng.integers(len(addable)))]
