@@ -101,3 +101,22 @@ def test_the_2021_winner_is_now_excluded_by_cms_sus_20_002(machinery):
     assert not slow_critic(results, lists).passed
     ts = k_statistic(results, lists, model.log_prior(predictor.cross_sections(model)[13.0]))
     assert 0.0 < ts.K < 10.0  # measured 3.70 (llr 7.20, ln π = −1.75, μ̂ = 1.20)
+
+
+def test_batched_mu_fit_agrees_with_the_golden_section_search():
+    from nextsm.likelihoods.limits import minimize_mu
+    from nextsm.machine.teststatistic import fit_mu
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        k = int(rng.integers(1, 6))
+        b = rng.uniform(0.5, 50, k)
+        n = rng.poisson(b * rng.uniform(0.7, 1.6, k)).astype(float)
+        joint = JointModel([PoissonGaussian([n[i]], [b[i]], [b[i] * rng.uniform(0.05, 0.5)]) for i in range(k)])
+        s = rng.uniform(0, 10, k)
+        hi = float(rng.uniform(0.2, 5))
+        mu, nll_hat, nll_0 = fit_mu(joint, s, hi)
+        ref = float(minimize_mu(joint, s[None, :], mu_bounds=(0.0, hi)).muhat[0])
+        assert 0.0 <= mu <= hi
+        assert nll_0 == pytest.approx(float(joint.nll(0.0, s[None, :])[0]))
+        assert 2 * (nll_hat - float(joint.nll(ref, s[None, :])[0])) < 1e-4

@@ -73,6 +73,49 @@ def _joint(results: Sequence[LikelihoodResult]) -> tuple[JointModel, np.ndarray]
     return JointModel([r.model for r in results]), np.concatenate([r.signal for r in results])  # type: ignore[misc]
 
 
+#: points of the batched μ scan of :func:`fit_mu`
+MU_GRID = 33
+
+
+def fit_mu(joint: JointModel, signal: np.ndarray, hi: float | None) -> tuple[float, float, float]:
+    """(μ̂, −ln L(μ̂), −ln L(0)) on [0, hi] for one signal.
+
+    With a finite ``hi`` the profiled NLL (convex in μ for these models) is evaluated on a grid of
+    :data:`MU_GRID` points in one batched call, then on a finer grid around the best point, and refined by the
+    vertex of the parabola through the best point and its neighbours: 3 batched calls instead of ~50 sequential
+    ones of a golden-section search (the result is never worse than the best grid point; tested against
+    :func:`~nextsm.likelihoods.limits.minimize_mu` to 1e-4 in 2 ln L).  Without an upper
+    bound, :func:`~nextsm.likelihoods.limits.minimize_mu` finds it.
+    """
+    sig = signal[None, :]
+    if hi is None or not math.isfinite(hi) or hi <= 0.0:
+        fit = minimize_mu(joint, sig, mu_bounds=(0.0, hi if hi else None))
+        mu = float(fit.muhat[0])
+        return mu, float(joint.nll(mu, sig)[0]), float(joint.nll(0.0, sig)[0])
+    lo, top = 0.0, hi
+    nll_0 = math.nan
+    best_mu, best = 0.0, math.inf
+    for _ in range(2):  # a coarse scan of [0, hi], then a fine one around its best point
+        grid = np.linspace(lo, top, MU_GRID)
+        values = joint.nll(grid, np.repeat(sig, MU_GRID, axis=0))
+        if math.isnan(nll_0):
+            nll_0 = float(values[0])
+        i = int(np.argmin(values))
+        if values[i] < best:
+            best_mu, best = float(grid[i]), float(values[i])
+        lo, top = float(grid[max(i - 1, 0)]), float(grid[min(i + 1, MU_GRID - 1)])
+    j = min(max(i, 1), MU_GRID - 2)
+    x0, x1, x2 = grid[j - 1], grid[j], grid[j + 1]
+    y0, y1, y2 = values[j - 1], values[j], values[j + 1]
+    denom = y0 - 2.0 * y1 + y2
+    if denom > 0.0:
+        vertex = float(min(max(x1 - 0.25 * (x2 - x0) * (y2 - y0) / denom, 0.0), hi))
+        y = float(joint.nll(vertex, sig)[0])
+        if y < best:
+            best_mu, best = vertex, y
+    return best_mu, best, nll_0
+
+
 def k_statistic(
     results: Sequence[LikelihoodResult],
     combinability: Combinability,
@@ -89,7 +132,6 @@ def k_statistic(
     chosen = [results[i] for i in best_combination(weights, adjacency).members]
     joint, signal = _joint(chosen)
     hi = None if not math.isfinite(mu_max) else float(mu_max)
-    fit = minimize_mu(joint, signal[None, :], mu_bounds=(0.0, hi))
-    mu_hat = float(fit.muhat[0])
-    llr = 2.0 * float(joint.nll(0.0, signal[None, :])[0] - joint.nll(mu_hat, signal[None, :])[0])
+    mu_hat, nll_hat, nll_0 = fit_mu(joint, signal, hi)
+    llr = 2.0 * (nll_0 - nll_hat)
     return KStatistic(llr + 2.0 * log_prior, llr, log_prior, mu_hat, tuple(r.prediction for r in chosen))
