@@ -74,7 +74,7 @@ def explain(model: ProtoModel, predictor: Predictor, combinability: Combinabilit
     ts, predictions, results = _evaluate(model, predictor, combinability, combine)
     rows = []
     for p in ts.combination:
-        found = predictor.statistical_model(p)
+        found = predictor.statistical_model(p, cap_excess=True)
         z = None
         if found is not None:
             m, s = found

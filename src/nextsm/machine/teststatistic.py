@@ -56,12 +56,17 @@ class KStatistic:
 
 def likelihood_results(predictions: Sequence[TheoryPrediction], predictor: Predictor,
                        *, include_ul: bool = True) -> list[LikelihoodResult]:
-    """One likelihood per result (SModelS' best-SR choice, combined analyses where given)."""
+    """One likelihood per result (SModelS' best-SR choice, combined analyses where given).
+
+    UL maps use the truncated Gaussian with the proto-model papers' cap UL_obs ≤ UL_exp + 2σ_exp: where the
+    observed limit is much weaker than the expected one (grid edges, fluctuations) the uncapped likelihood would
+    read a large excess that the walker could exploit by inflating κ.
+    """
     out = []
     for p in best_results(predictions):
         if p.type == "UL" and not include_ul:
             continue
-        found = predictor.statistical_model(p)
+        found = predictor.statistical_model(p, cap_excess=True)
         if found is None:
             continue
         experiment = predictor.compiled.database.analysis(p.folder).info.experiment

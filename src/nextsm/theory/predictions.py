@@ -607,11 +607,14 @@ class Predictor:
                 ))
         return out
 
-    def statistical_model(self, prediction: TheoryPrediction) -> tuple[Any, np.ndarray] | None:
+    def statistical_model(self, prediction: TheoryPrediction, *,
+                          cap_excess: bool = False) -> tuple[Any, np.ndarray] | None:
         """The likelihood of a prediction and its signal at μ = 1: ``(StatisticalModel, signal (n_regions,))``.
 
-        UL maps need an expected limit (truncated Gaussian in σ); an EM signal region gives its Poisson ⊗ Gaussian
-        in events; a combined prediction its analysis' full model.  ``None`` if the result has no likelihood.
+        UL maps need an expected limit (truncated Gaussian in σ; ``cap_excess`` caps UL_obs at UL_exp + 2σ_exp
+        as the proto-model papers do, so that a weak observed limit cannot fake a large excess); an EM signal
+        region gives its Poisson ⊗ Gaussian in events; a combined prediction its analysis' full model.  ``None``
+        if the result has no likelihood.
         """
         from nextsm.likelihoods.simplified import PoissonGaussian
         from nextsm.likelihoods.ul_gaussian import TruncatedGaussian
@@ -620,7 +623,7 @@ class Predictor:
         if p.type == "UL":
             if not p.upper_limit_fb or not p.expected_upper_limit_fb:
                 return None
-            return (TruncatedGaussian.from_limits(p.upper_limit_fb, p.expected_upper_limit_fb),
+            return (TruncatedGaussian.from_limits(p.upper_limit_fb, p.expected_upper_limit_fb, cap_excess=cap_excess),
                     np.array([p.xsection_fb]))
         if p.type == "EM":
             ds = self.compiled.datasets[p.dataset_index].dataset
