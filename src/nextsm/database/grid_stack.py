@@ -100,6 +100,15 @@ class GridStack:
         values[np.abs(values) < 100.0 * sys.float_info.epsilon] = 0.0
         return values
 
+    def _near_hull(self, p: NDArray[np.float64], inside: NDArray[np.bool_]) -> NDArray[np.intp]:
+        """Points outside the triangulation but within the search tolerance of its bounding box: the exact
+        one-point search decides them."""
+        tri = self.base._tri
+        assert tri is not None
+        outside = np.flatnonzero(~inside)
+        low, high = tri.min_bound - SIMPLEX_TOL, tri.max_bound + SIMPLEX_TOL
+        return outside[np.all((p[outside] >= low) & (p[outside] <= high), axis=1)]
+
     def _interpolate_shared(self, p: NDArray[np.float64], cols: NDArray[np.int64],
                             x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Values ``(m, c)`` of the grids ``cols`` at the reduced points ``p``: one simplex search per point."""
@@ -125,10 +134,7 @@ class GridStack:
                 recheck[idx] |= doubtful
             out[idx] = ret
             recheck[idx[weights.min(axis=1) < NEAR_FACE]] = True
-        outside = np.flatnonzero(~inside)
-        if outside.size:  # within the search tolerance of the hull? the exact path decides
-            low, high = tri.min_bound - SIMPLEX_TOL, tri.max_bound + SIMPLEX_TOL
-            recheck[outside[np.all((p[outside] >= low) & (p[outside] <= high), axis=1)]] = True
+        recheck[self._near_hull(p, inside)] = True
         for i, j in zip(*np.nonzero(recheck), strict=True):
             pi = np.dot(np.ascontiguousarray(x[i] - base.shift), base.rotation)[:k]  # SModelS' PCAtransf
             out[i, j] = self._one(pi, int(cols[j]))
@@ -161,10 +167,7 @@ class GridStack:
                 recheck[idx[doubtful]] = True
             out[idx] = ret
             recheck[idx[weights.min(axis=1) < NEAR_FACE]] = True
-        outside = np.flatnonzero(~inside)
-        if outside.size:  # within the search tolerance of the hull? the exact path decides
-            low, high = tri.min_bound - SIMPLEX_TOL, tri.max_bound + SIMPLEX_TOL
-            recheck[outside[np.all((p[outside] >= low) & (p[outside] <= high), axis=1)]] = True
+        recheck[self._near_hull(p, inside)] = True
         for i in np.flatnonzero(recheck):
             if x is None:
                 pi = np.ascontiguousarray(p[i])

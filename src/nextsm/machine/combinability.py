@@ -23,7 +23,7 @@ import yaml
 
 from nextsm.errors import NextsmError
 
-__all__ = ["Combinability", "CombinabilityError", "ResultId", "locate_combinability"]
+__all__ = ["Combinability", "CombinabilityError", "ResultId", "analysis_base", "locate_combinability"]
 
 
 class CombinabilityError(NextsmError, ValueError):
@@ -57,6 +57,18 @@ def locate_combinability(folder: str | os.PathLike[str] | None = None) -> Path:
     raise CombinabilityError(
         f"no combinability folder found (tried {', '.join(map(str, candidates))}); pass it explicitly or set "
         "NEXTSM_COMBINABILITY to a folder with the {ATLAS,CMS}{8,13}.yaml lists")
+
+
+#: folder suffixes of SModelS results that belong to one analysis (UL and EM versions, aggregations)
+ANALYSIS_SUFFIXES = ("-eff", "-agg", "-ma5", "-adl", "-multibin", "-incl")
+
+
+def analysis_base(name: str) -> str:
+    """The analysis a result belongs to: ``CMS-SUS-19-006-agg`` -> ``CMS-SUS-19-006``."""
+    for suffix in ANALYSIS_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _split(label: str) -> tuple[str, str | None]:
@@ -112,12 +124,7 @@ class Combinability:
 
     @staticmethod
     def _names(result: ResultId) -> set[str]:
-        base = result.analysis
-        names = {base}
-        for suffix in ("-eff", "-agg", "-ma5", "-adl", "-multibin", "-incl"):
-            if base.endswith(suffix):
-                names.add(base[: -len(suffix)])
-        return names
+        return {result.analysis, analysis_base(result.analysis)}
 
     def combinable(self, a: ResultId, b: ResultId) -> bool:
         """True if results ``a`` and ``b`` may enter one combination (module docstring)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import binom
 
-from nextsm.machine.combinability import Combinability
+from nextsm.machine.combinability import Combinability, analysis_base
 from nextsm.machine.combiner import best_combination, combinability_matrix
 from nextsm.machine.joint import JointModel
 from nextsm.machine.teststatistic import LikelihoodResult
@@ -68,18 +68,11 @@ def _row(p: TheoryPrediction) -> tuple[str, str | None, str, float | None, float
     return (p.analysis, p.dataset, p.type, p.r_obs, p.r_exp)
 
 
-def _base(analysis: str) -> str:
-    for suffix in ("-eff", "-agg", "-ma5", "-adl", "-multibin", "-incl"):
-        if analysis.endswith(suffix):
-            return analysis[: -len(suffix)]
-    return analysis
-
-
 def fast_critic(predictions: Sequence[TheoryPrediction]) -> CriticVerdict:
     """The binomial UL critic (module docstring) on the predictions of one model."""
     ul = [p for p in predictions if p.type == "UL"]
-    with_ul = {_base(p.analysis) for p in ul}
-    em = [p for p in best_results([p for p in predictions if p.type == "EM"]) if _base(p.analysis) not in with_ul]
+    with_ul = {analysis_base(p.analysis) for p in ul}
+    em = [p for p in best_results([p for p in predictions if p.type == "EM"]) if analysis_base(p.analysis) not in with_ul]
     sensitive = []
     for p in ul + em:
         r = p.r_exp if p.r_exp is not None else p.r_obs

@@ -60,7 +60,7 @@ class Explanation:
 def _evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinability, combine: bool,
               exclude: str | None = None) -> tuple[KStatistic, list, list]:
     xsecs = predictor.cross_sections(model)
-    predictions = predictor.predict(model, combine=combine)
+    predictions = predictor.predict(model, xsecs=xsecs, combine=combine)
     results = likelihood_results(predictions, predictor)
     if exclude is not None:
         results = [r for r in results if r.prediction.analysis != exclude]

@@ -262,6 +262,32 @@ def _new_pairs(before: ProtoModel, after: ProtoModel) -> list[Pair]:
     return [p for p in _pairs_with_table(after) if p not in old]
 
 
+def _with_particle(model: ProtoModel, pdg: int, masses: Mapping[int, float], rng: np.random.Generator,
+                   settings: MoveSettings) -> tuple[ProtoModel | None, list[Pair]]:
+    """``model`` with ``pdg`` created at ``masses``: BRs ~ Dirichlet(1) over its groups, ln κ ~ N(0, σ) for its
+    new pairs (the densities of :func:`_add_density`); ``(None, [])`` if the result is not a valid model."""
+    trial = ProtoModel(masses=masses, decays=model.decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
+    groups = _groups(trial, pdg)
+    if not groups:
+        return None, []
+    brs = rng.dirichlet(np.ones(len(groups)))
+    decays = {**model.decays, pdg: _decays_from(trial, pdg, groups, brs)}
+    trial = ProtoModel(masses=masses, decays=decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
+    new_pairs = _new_pairs(model, trial)
+    kappas = dict(model.ssmultipliers)
+    for pair in new_pairs:
+        kappas[pair] = math.exp(float(rng.normal(0.0, settings.add_kappa_sigma)))
+    return _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas), new_pairs
+
+
+def _without_particle(model: ProtoModel, pdg: int, masses: Mapping[int, float]) -> ProtoModel | None:
+    """``model`` with ``pdg`` removed (its decays and κ's dropped) and the given ``masses`` of the rest."""
+    decays = {k: v for k, v in model.decays.items() if k != pdg}
+    kappas = {p: k for p, k in model.ssmultipliers.items() if all(abs(x) != pdg for x in p)}
+    return _rebuild(model, masses={k: v for k, v in masses.items() if k != pdg}, decays=decays,
+                    ssmultipliers=kappas)
+
+
 def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings | None = None) -> Proposal | None:
     """One proposal from ``model`` (``None`` if the drawn move is impossible, e.g. leaves the allowed space)."""
     settings = settings or MoveSettings()
@@ -318,10 +344,7 @@ def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings 
         pairs = _merge_pairs(model)
         a, b = pairs[int(rng.integers(len(pairs)))]
         mean = 0.5 * (model.masses[a] + model.masses[b])
-        masses = {k: (mean if k == a else v) for k, v in model.masses.items() if k != b}
-        decays = {k: v for k, v in model.decays.items() if k != b}
-        kappas = {p: k for p, k in model.ssmultipliers.items() if all(abs(x) != b for x in p)}
-        new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+        new = _without_particle(model, b, {**model.masses, a: mean})
         if new is None or not _stable_groups(model, new, b):
             return None
         back = _possible(new, settings)
@@ -339,18 +362,7 @@ def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings 
         delta = float(rng.uniform(0.0, MERGE_DELTA))
         mean = model.masses[a]
         masses = {**model.masses, a: mean - 0.5 * delta, b: mean + 0.5 * delta}
-        trial = ProtoModel(masses=masses, decays=model.decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
-        groups = _groups(trial, b)
-        if not groups:
-            return None
-        brs = rng.dirichlet(np.ones(len(groups)))
-        decays = {**model.decays, b: _decays_from(trial, b, groups, brs)}
-        trial = ProtoModel(masses=masses, decays=decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
-        new_pairs = _new_pairs(model, trial)
-        kappas = dict(model.ssmultipliers)
-        for pair in new_pairs:
-            kappas[pair] = math.exp(float(rng.normal(0.0, settings.add_kappa_sigma)))
-        new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+        new, new_pairs = _with_particle(model, b, masses, rng, settings)
         if new is None or not _stable_groups(new, model, b):
             return None
         back = _possible(new, settings)
@@ -366,19 +378,7 @@ def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings 
         addable = _addable(model)
         pdg = addable[int(rng.integers(len(addable)))]
         mass = float(rng.uniform(model.masses[LSP], MAX_MASS))
-        masses = {**model.masses, pdg: mass}
-        trial = ProtoModel(masses=masses, decays=model.decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
-        groups = _groups(trial, pdg)
-        if not groups:
-            return None
-        brs = rng.dirichlet(np.ones(len(groups)))
-        decays = {**model.decays, pdg: _decays_from(trial, pdg, groups, brs)}
-        trial = ProtoModel(masses=masses, decays=decays, ssmultipliers=model.ssmultipliers, xsecs=model.xsecs)
-        new_pairs = _new_pairs(model, trial)
-        kappas = dict(model.ssmultipliers)
-        for pair in new_pairs:
-            kappas[pair] = math.exp(float(rng.normal(0.0, settings.add_kappa_sigma)))
-        new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+        new, new_pairs = _with_particle(model, pdg, {**model.masses, pdg: mass}, rng, settings)
         if new is None:
             return None
         lq = log_choice - math.log(len(addable)) + _add_density(new, pdg, new_pairs, settings)
@@ -387,10 +387,7 @@ def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings 
     # remove
     removable = _removable(model)
     pdg = removable[int(rng.integers(len(removable)))]
-    masses = {k: v for k, v in model.masses.items() if k != pdg}
-    decays = {k: v for k, v in model.decays.items() if k != pdg}
-    kappas = {p: k for p, k in model.ssmultipliers.items() if all(abs(x) != pdg for x in p)}
-    new = _rebuild(model, masses=masses, decays=decays, ssmultipliers=kappas)
+    new = _without_particle(model, pdg, model.masses)
     if new is None:
         return None
     gone = _new_pairs(new, model)

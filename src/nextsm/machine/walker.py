@@ -73,7 +73,7 @@ def evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinabili
     critic decides on the rest (a model it rejects at μ̂ gets K = −∞).
     """
     xsecs = predictor.cross_sections(model)
-    predictions = predictor.predict(model, likelihoods="none")
+    predictions = predictor.predict(model, xsecs=xsecs, likelihoods="none")
     results = likelihood_results(predictions, predictor)
     r_max = max((p.r_obs for p in best_results(predictions) if p.r_obs is not None), default=0.0)
     slow = slow_critic(results, combinability)

@@ -208,7 +208,7 @@ class CompiledDataset:
 
 @dataclass(eq=False)
 class CompiledDatabase:
-    """All datasets of a database, compiled, with an index of txnames by pattern shape.
+    """All datasets of a database, compiled, with an index of the distinct patterns by shape.
 
     Attributes
     ----------
@@ -221,7 +221,6 @@ class CompiledDatabase:
     database: Database
     datasets: tuple[CompiledDataset, ...]
     unsupported: tuple[tuple[str, str], ...]
-    by_shape: dict[tuple[int, int] | None, tuple[tuple[int, int], ...]]
     #: per grid stack, the ``(dataset index, txname index)`` of its members (main grids on the same points)
     stack_members: tuple[tuple[tuple[int, int], ...], ...] = ()
     _stacks: dict[int, GridStack] = field(default_factory=dict, repr=False)
@@ -258,10 +257,6 @@ class CompiledDatabase:
     #: indices
     patterns_by_shape: dict[tuple[int, int] | None, tuple[tuple[Pattern, tuple[tuple[int, int, int], ...]], ...]] = \
         field(default_factory=dict)
-
-    def candidates(self, shape: tuple[int, int]) -> tuple[tuple[int, int], ...]:
-        """``(dataset index, txname index)`` of txnames with a pattern of this shape or an inclusive one."""
-        return self.by_shape.get(shape, ()) + self.by_shape.get(None, ())
 
     def distinct_patterns(self, shape: tuple[int, int]) -> tuple[tuple[Pattern, tuple[tuple[int, int, int], ...]], ...]:
         """The distinct patterns an element of this shape can match, each with the txnames using it."""
@@ -327,7 +322,6 @@ def compile_database(
     wanted = None if analyses is None else set(analyses)
     datasets: list[CompiledDataset] = []
     unsupported: list[tuple[str, str]] = []
-    by_shape: dict[tuple[int, int] | None, list[tuple[int, int]]] = {}
     for analysis in database:
         if wanted is not None and analysis.name not in wanted and analysis.id not in wanted:
             continue
@@ -342,11 +336,7 @@ def compile_database(
                     unsupported.append((tx.path, str(exc)))
             if not txnames:
                 continue
-            cds = CompiledDataset(len(datasets), analysis, ds, tuple(txnames))
-            datasets.append(cds)
-            for it, ctx in enumerate(cds.txnames):
-                for shape in {p.shape for p in ctx.patterns}:
-                    by_shape.setdefault(shape, []).append((cds.index, it))
+            datasets.append(CompiledDataset(len(datasets), analysis, ds, tuple(txnames)))
     stacks: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
     for cds in datasets:
         for it, ctx in enumerate(cds.txnames):
@@ -373,7 +363,6 @@ def compile_database(
                     and np.array_equal(observed.points, expected.points)):
                 tx.expected_column = 1
     return CompiledDatabase(database, tuple(datasets), tuple(unsupported),
-                            {k: tuple(dict.fromkeys(v)) for k, v in by_shape.items()},
                             tuple(tuple(m) for m in order),
                             patterns_by_shape={shape: tuple((p, tuple(m)) for p, m in d.items())
                                                for shape, d in distinct.items()})
