@@ -50,6 +50,18 @@ def test_minimize_mu_is_bounded_and_exact():
     np.testing.assert_allclose(fit.muhat, np.clip(x, 0, 2), atol=1e-8)
 
 
+@pytest.mark.parametrize("x", [-1.0, 0.0, 0.3, 2.5, 40.0, 1e5])
+def test_single_hypothesis_zoom_matches_the_batch_search(x):
+    """One hypothesis takes the batched zoom, a batch the golden-section search: same minimum."""
+    single = minimize_mu(GaussianCount(np.array([x])), np.ones((1, 1)))
+    batch = minimize_mu(GaussianCount(np.array([x, x])), np.ones((2, 1)))
+    np.testing.assert_allclose(single.muhat[0], max(x, 0.0), atol=1e-6, rtol=1e-9)
+    np.testing.assert_allclose(single.muhat[0], batch.muhat[0], atol=1e-6, rtol=1e-9)
+    assert single.nll_min[0] <= batch.nll_min[0] + 1e-12
+    bounded = minimize_mu(GaussianCount(np.array([x])), np.ones((1, 1)), mu_bounds=(0.5, 2.0))
+    np.testing.assert_allclose(bounded.muhat[0], np.clip(x, 0.5, 2.0), atol=1e-8)
+
+
 def test_qmu_tilde_cases():
     model = GaussianCount(np.array([1.0, 1.0, -0.5]))
     q = qmu_tilde(model, np.array([0.5, 3.0, 2.0]), np.ones((3, 1)))

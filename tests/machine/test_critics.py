@@ -62,6 +62,20 @@ def test_critics_reject_an_excluded_stop_and_accept_a_heavy_one(machinery):
 
 
 @pytest.mark.database
+def test_fast_critic_with_mu_equals_the_critic_of_the_rescaled_model(machinery):
+    from nextsm.machine import fast_critic
+
+    predictor, _ = machinery
+    for mu in (0.3, 1.0, 2.5):
+        scaled = fast_critic(predictor.predict(stop(1100.0, 200.0)), mu)
+        rescaled = fast_critic(predictor.predict(stop(1100.0, 200.0, kappa=mu)))
+        assert (scaled.passed, scaled.n_sensitive, scaled.n_excluding) == \
+            (rescaled.passed, rescaled.n_sensitive, rescaled.n_excluding)
+        for a, b in zip(scaled.results, rescaled.results, strict=True):
+            assert a[:3] == b[:3] and a[3] == pytest.approx(b[3], rel=1e-9)
+
+
+@pytest.mark.database
 def test_test_statistic_of_a_single_result_model(machinery):
     from nextsm.machine import k_statistic, likelihood_results
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -185,11 +186,18 @@ class Database:
     def __iter__(self) -> Iterator[Analysis]:
         return iter(self.analyses)
 
+    @cached_property
+    def _by_folder(self) -> dict[str, Analysis]:
+        out: dict[str, Analysis] = {}
+        for a in self.analyses:
+            out.setdefault(a.name, a)
+        return out
+
     def analysis(self, name: str) -> Analysis:
         """Look up by folder name (``ATLAS-SUSY-2018-04-eff``) or, if unique, by analysis id."""
-        by_folder = [a for a in self.analyses if a.name == name]
-        if by_folder:
-            return by_folder[0]
+        found = self._by_folder.get(name)
+        if found is not None:
+            return found
         by_id = [a for a in self.analyses if a.id == name]
         if len(by_id) == 1:
             return by_id[0]

@@ -47,8 +47,10 @@ _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 def truncated_gaussian_mode(u: ArrayLike) -> NDArray[np.float64]:
     r"""Mode x = μ̂/s_μ of the truncated Gaussian whose 95 % quantile lies at u = μ_UL/s_μ.
 
-    Solves :math:`\ln\Phi(x - u) - \ln\Phi(x) = \ln 0.05` (monotonic in x for u > 0) by bisection
-    to double precision.
+    Solves :math:`h(x) = \ln\Phi(x - u) - \ln\Phi(x) - \ln 0.05 = 0` (h increases in x for u > 0) to double
+    precision by Newton's method, :math:`h'(x) = \lambda(x - u) - \lambda(x)` with the inverse Mills ratio
+    :math:`\lambda = \varphi/\Phi`, safeguarded by the bracket [lo, u]: a Newton step leaving the bracket is
+    replaced by bisection.  Converges in ~6 vectorised iterations.
     """
     u = np.asarray(u, dtype=float)
     if np.any(~(u > 0)):
@@ -63,14 +65,27 @@ def truncated_gaussian_mode(u: ArrayLike) -> NDArray[np.float64]:
     while np.any(bad):
         lo[bad] *= 2.0
         bad &= h(lo) > 0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        pos = h(mid) > 0
-        hi = np.where(pos, mid, hi)
-        lo = np.where(pos, lo, mid)
-        if np.all(hi - lo <= 4 * np.finfo(float).eps * np.maximum(1.0, np.abs(hi))):
+    # start: x ≈ u − 1.645 where Φ(x) ≈ 1, x ≈ (u²/2 + ln 0.05)/u in the far left tail
+    x = np.clip(np.maximum(u - 1.6448536269514722, (0.5 * u * u + _LOG_ALPHA) / u), lo, hi)
+    eps = 4 * np.finfo(float).eps
+    for _ in range(100):
+        log_a, log_b = log_ndtr(x - u), log_ndtr(x)
+        hx = log_a - log_b - _LOG_ALPHA
+        pos = hx > 0
+        hi = np.where(pos, x, hi)
+        lo = np.where(pos, lo, x)
+        # h'(x) = λ(x − u) − λ(x), λ = φ/Φ
+        slope = (np.exp(-0.5 * (x - u) ** 2 - _HALF_LOG_2PI - log_a)
+                 - np.exp(-0.5 * x * x - _HALF_LOG_2PI - log_b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = x - hx / slope
+        inside = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
+        x_new = np.where(inside, newton, 0.5 * (lo + hi))
+        converged = np.abs(x_new - x) <= eps * np.maximum(1.0, np.abs(x))
+        x = x_new
+        if np.all(converged | (hi - lo <= eps * np.maximum(1.0, np.abs(hi)))):
             break
-    return 0.5 * (lo + hi)
+    return x
 
 
 def _positive(values: ArrayLike, name: str) -> NDArray[np.float64]:

@@ -78,6 +78,10 @@ def _split(label: str) -> tuple[str, str | None]:
     return label.strip(), None
 
 
+#: bound on the remembered answers of :meth:`Combinability.combinable`
+_MAX_ANSWERS = 500_000
+
+
 @dataclass
 class Combinability:
     """The combinability lists, queried by :meth:`combinable`."""
@@ -85,6 +89,8 @@ class Combinability:
     analysis_pairs: set[frozenset[str]] = field(default_factory=set)
     region_pairs: set[frozenset[tuple[str, str]]] = field(default_factory=set)
     _directed: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    #: answers of :meth:`combinable` already given (the walker asks the same pairs at every step)
+    _answers: dict[tuple[ResultId, ResultId], bool] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str] | None = None) -> Combinability:
@@ -110,6 +116,7 @@ class Combinability:
     def add(self, key: str, others: Iterable[str]) -> None:
         """Declare ``key`` combinable with each of ``others`` (labels ``ANA`` or ``ANA:SR``)."""
         a, sr_a = _split(key)
+        self._answers.clear()
         for other in others:
             b, sr_b = _split(other)
             if sr_a is None and sr_b is None:
@@ -128,6 +135,14 @@ class Combinability:
 
     def combinable(self, a: ResultId, b: ResultId) -> bool:
         """True if results ``a`` and ``b`` may enter one combination (module docstring)."""
+        known = self._answers.get((a, b))
+        if known is None:
+            if len(self._answers) > _MAX_ANSWERS:
+                self._answers.clear()
+            known = self._answers[(a, b)] = self._answers[(b, a)] = self._decide(a, b)
+        return known
+
+    def _decide(self, a: ResultId, b: ResultId) -> bool:
         names_a, names_b = self._names(a), self._names(b)
         if names_a & names_b:
             return False

@@ -33,6 +33,7 @@ R_OBS_EXCLUDING = 1.38
 BINOMIAL_P = 0.05
 BINOMIAL_CL = 0.66
 R_EXP_SLOW = 0.1
+_ONE_ZERO = np.array([1.0, 0.0])
 
 
 @dataclass(frozen=True)
@@ -64,31 +65,37 @@ def allowed_exclusions(n_sensitive: int) -> int:
     return k
 
 
-def _row(p: TheoryPrediction) -> tuple[str, str | None, str, float | None, float | None]:
-    return (p.analysis, p.dataset, p.type, p.r_obs, p.r_exp)
+def _row(p: TheoryPrediction, mu: float = 1.0) -> tuple[str, str | None, str, float | None, float | None]:
+    return (p.analysis, p.dataset, p.type, None if p.r_obs is None else p.r_obs * mu,
+            None if p.r_exp is None else p.r_exp * mu)
 
 
-def fast_critic(predictions: Sequence[TheoryPrediction]) -> CriticVerdict:
-    """The binomial UL critic (module docstring) on the predictions of one model."""
+def fast_critic(predictions: Sequence[TheoryPrediction], mu: float = 1.0) -> CriticVerdict:
+    """The binomial UL critic (module docstring) on the predictions of one model, all signals scaled by ``mu``.
+
+    r-values scale linearly with the signal, so ``mu`` judges the model with μ absorbed into its κ's without
+    predicting it again.
+    """
     ul = [p for p in predictions if p.type == "UL"]
     with_ul = {analysis_base(p.analysis) for p in ul}
     em = [p for p in best_results([p for p in predictions if p.type == "EM"]) if analysis_base(p.analysis) not in with_ul]
     sensitive = []
     for p in ul + em:
         r = p.r_exp if p.r_exp is not None else p.r_obs
-        if r is not None and r >= R_EXP_SENSITIVE:
+        if r is not None and r * mu >= R_EXP_SENSITIVE:
             sensitive.append(p)
-    excluding = sorted((p for p in sensitive if p.r_obs is not None and p.r_obs > R_OBS_EXCLUDING),
+    excluding = sorted((p for p in sensitive if p.r_obs is not None and p.r_obs * mu > R_OBS_EXCLUDING),
                        key=lambda p: -(p.r_obs or 0.0))
     k = allowed_exclusions(len(sensitive))
     passed = len(excluding) <= k
     reason = (f"{len(excluding)} of {len(sensitive)} sensitive results (r_exp ≥ {R_EXP_SENSITIVE}) have "
               f"r_obs > {R_OBS_EXCLUDING}; {k} allowed")
     if excluding:
-        reason += "; worst: " + ", ".join(f"{p.analysis}{':' + p.dataset if p.dataset else ''} r_obs={p.r_obs:.2f}"
-                                          for p in excluding[:3])
+        reason += "; worst: " + ", ".join(
+            f"{p.analysis}{':' + p.dataset if p.dataset else ''} r_obs={(p.r_obs or 0.0) * mu:.2f}"
+            for p in excluding[:3])
     return CriticVerdict("fast", passed, reason, len(sensitive), len(excluding), k,
-                         results=tuple(_row(p) for p in excluding))
+                         results=tuple(_row(p, mu) for p in excluding))
 
 
 def slow_critic(results: Sequence[LikelihoodResult], combinability: Combinability) -> CriticVerdict:
@@ -96,10 +103,9 @@ def slow_critic(results: Sequence[LikelihoodResult], combinability: Combinabilit
     eligible = [r for r in results if r.prediction.r_exp is not None and r.prediction.r_exp >= R_EXP_SLOW]
     if not eligible:
         return CriticVerdict("slow", True, f"no result with r_exp ≥ {R_EXP_SLOW}")
-    weights = []
-    for r in eligible:
-        sig = r.signal[None, :]
-        weights.append(2.0 * float(r.model.nll(1.0, sig, data="apriori")[0] - r.model.nll(0.0, sig, data="apriori")[0]))
+    weights = [2.0 * float(np.subtract(*r.model.nll(_ONE_ZERO, np.repeat(r.signal[None, :], 2, axis=0),  # type: ignore[attr-defined]
+                                                     data="apriori")))
+               for r in eligible]
     adjacency = combinability_matrix([r.result_id for r in eligible], combinability.combinable)  # type: ignore[arg-type]
     chosen = [eligible[i] for i in best_combination(np.array(weights), adjacency).members]
     joint = JointModel([r.model for r in chosen])  # type: ignore[misc]

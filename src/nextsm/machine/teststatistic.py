@@ -80,6 +80,7 @@ def _joint(results: Sequence[LikelihoodResult]) -> tuple[JointModel, np.ndarray]
 
 #: points of the batched μ scan of :func:`fit_mu`
 MU_GRID = 33
+_ZERO_ONE = np.array([0.0, 1.0])
 
 
 def fit_mu(joint: JointModel, signal: np.ndarray, hi: float | None) -> tuple[float, float, float]:
@@ -131,7 +132,7 @@ def k_statistic(
     """K of a model whose results (:func:`likelihood_results`) and ``ln π`` are given."""
     if not results:
         return KStatistic(2.0 * log_prior, 0.0, log_prior, 0.0, ())
-    weights = np.array([2.0 * float(r.model.nll(0.0, r.signal[None, :])[0] - r.model.nll(1.0, r.signal[None, :])[0])
+    weights = np.array([2.0 * float(np.subtract(*r.model.nll(_ZERO_ONE, np.repeat(r.signal[None, :], 2, axis=0))))  # type: ignore[attr-defined]
                         for r in results])
     adjacency = combinability_matrix([r.result_id for r in results], combinability.combinable)  # type: ignore[arg-type]
     chosen = [results[i] for i in best_combination(weights, adjacency).members]

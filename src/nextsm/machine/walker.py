@@ -36,7 +36,7 @@ from nextsm.machine.store import RunStore, StepRecord
 from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results
 from nextsm.model.particles import LSP
 from nextsm.model.protomodel import ProtoModel
-from nextsm.theory.predictions import Predictor, TheoryPrediction, best_results
+from nextsm.theory.predictions import Predictor, best_results
 
 __all__ = ["Evaluation", "Walker", "evaluate", "initial_model"]
 
@@ -58,11 +58,6 @@ class Evaluation:
         return all(c["passed"] for c in self.critics)
 
 
-def _scaled(predictions: list[TheoryPrediction], mu: float) -> list[TheoryPrediction]:
-    return [replace(p, r_obs=None if p.r_obs is None else p.r_obs * mu,
-                    r_exp=None if p.r_exp is None else p.r_exp * mu) for p in predictions]
-
-
 def evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinability, *,
              r_cap: float = R_CAP) -> Evaluation:
     """K with μ̂ ∈ [0, μ_max] and both critics, judged at μ̂.
@@ -82,7 +77,7 @@ def evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinabili
     mu_max = 0.999 * min(caps)
     ts = k_statistic(results, combinability, model.log_prior(xsecs.get(13.0)), mu_max=mu_max)
     mu = ts.mu_hat
-    fast = fast_critic(_scaled(predictions, mu))
+    fast = fast_critic(predictions, mu)
     r_comb = (slow.r_combined or 0.0) * mu
     slow_at_mu = replace(slow, passed=r_comb < 1.0, r_combined=r_comb,
                          reason=f"{slow.reason.split(': r_obs')[0]}: r_obs = {r_comb:.3g} at μ̂ = {mu:.3g}")
