@@ -10,9 +10,11 @@ from nextsm import __version__
 from nextsm.cli.database import database
 from nextsm.cli.demo import demo
 from nextsm.cli.explain import explain
+from nextsm.cli.fakedb import fakedb
 from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
 from nextsm.cli.predict import predict
+from nextsm.cli.pvalue import pvalue
 from nextsm.cli.walk import hiscores, walk
 from nextsm.errors import NextsmError
 
@@ -34,6 +36,8 @@ cli.add_command(predict)
 cli.add_command(explain)
 cli.add_command(walk)
 cli.add_command(hiscores)
+cli.add_command(fakedb)
+cli.add_command(pvalue)
 
 
 def main() -> None:

@@ -6,11 +6,12 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from nextsm.database import cache
 from nextsm.database.reader import read_database
 from nextsm.database.records import Database
-from nextsm.database.source import DatabaseSource, locate_database
+from nextsm.database.source import ENV_VAR, DatabaseSource, locate_database
 
 __all__ = ["LoadInfo", "load_database"]
 
@@ -60,6 +61,8 @@ def load_database(
     """
     t0 = time.perf_counter()
     db_path = locate_database(path)
+    if db_path.is_dir() and (db_path / "fake.json").is_file():
+        return _load_fake(db_path, use_cache=use_cache, cache_root=cache_root, info=info, t0=t0)
     root = cache.cache_dir(cache_root)
     if use_cache:
         cached = cache.load_cached(db_path, root)
@@ -78,4 +81,21 @@ def load_database(
             entry = None
     if info is not None:
         info.append(LoadInfo(str(db_path), False, time.perf_counter() - t0, entry))
+    return db
+
+
+def _load_fake(folder: Path, *, use_cache: bool, cache_root: str | os.PathLike[str] | None,
+               info: list[LoadInfo] | None, t0: float) -> Database:
+    """A fake database folder (:mod:`nextsm.fake`): its base database with the fake observations."""
+    from nextsm.fake.overlay import FakeDatabaseError, apply_overlay, read_overlay
+
+    overlay = read_overlay(folder)
+    base_path = os.environ.get(ENV_VAR) if not Path(overlay.base_path).exists() else overlay.base_path
+    if not base_path or not Path(base_path).exists():
+        raise FakeDatabaseError(f"{folder / 'fake.json'}: field 'base.path' names {overlay.base_path}, which does "
+                                f"not exist here; set {ENV_VAR} to a copy of that database")
+    base = load_database(base_path, use_cache=use_cache, cache_root=cache_root)
+    db = apply_overlay(base, overlay, path=str(folder))
+    if info is not None:
+        info.append(LoadInfo(str(folder), True, time.perf_counter() - t0, None))
     return db
