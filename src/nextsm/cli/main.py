@@ -15,6 +15,7 @@ from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
 from nextsm.cli.predict import predict
 from nextsm.cli.pvalue import pvalue
+from nextsm.cli.study import study
 from nextsm.cli.walk import hiscores, walk
 from nextsm.errors import NextsmError
 
@@ -37,6 +38,7 @@ cli.add_command(explain)
 cli.add_command(walk)
 cli.add_command(hiscores)
 cli.add_command(fakedb)
+cli.add_command(study)
 cli.add_command(pvalue)
 
 

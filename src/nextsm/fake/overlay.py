@@ -43,9 +43,12 @@ class FakeDatabaseError(NextsmError):
 
 @dataclass(frozen=True)
 class UlShift:
-    """The fake observed-UL map of one txname: UL_exp (1 + x/1.96) plus ``added`` σ×BR (fb) at some points."""
+    """The fake observed-UL map of one txname: UL_exp (1 + x/1.96) plus ``added`` σ×BR (fb) at some points.
 
-    x: float
+    ``x = None``: a map without an expected map, kept as observed (plus ``added``, a signal injected).
+    """
+
+    x: float | None
     added: dict[int, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -57,7 +60,8 @@ class UlShift:
     @classmethod
     def from_json(cls, data: Any, where: str) -> UlShift:
         try:
-            return cls(float(data["x"]), {int(i): float(v) for i, v in data.get("added", [])})
+            x = data["x"]
+            return cls(None if x is None else float(x), {int(i): float(v) for i, v in data.get("added", [])})
         except (KeyError, TypeError, ValueError) as exc:
             raise FakeDatabaseError(f"{where}: malformed UL entry {data!r} ({exc})") from None
 
@@ -138,10 +142,14 @@ def read_overlay(folder: str | os.PathLike[str]) -> FakeOverlay:
 
 
 def _fake_ul_grid(tx: TxName, shift: UlShift, where: str) -> GridTable:
-    expected = tx.grids.get("expectedUpperLimits")
-    if expected is None:
-        raise FakeDatabaseError(f"{where}: the overlay shifts txname '{tx.name}', which has no expected-UL map")
-    values = expected.values * (1.0 + shift.x / 1.96)
+    if shift.x is None:
+        expected = tx.grids["upperLimits"]
+        values = expected.values
+    else:
+        expected = tx.grids.get("expectedUpperLimits")  # type: ignore[assignment]
+        if expected is None:
+            raise FakeDatabaseError(f"{where}: the overlay shifts txname '{tx.name}', which has no expected-UL map")
+        values = expected.values * (1.0 + shift.x / 1.96)
     if shift.added:
         idx = np.fromiter(shift.added.keys(), dtype=np.int64)
         if idx.min() < 0 or idx.max() >= len(values):

@@ -12,7 +12,7 @@ Background-only draws, with the fudge factor f multiplying every background unce
   likelihood of the analysis uses.
 * **UL map with an expected map:** one x ~ f N(0, 1) per map (redrawn while 1 + x/1.96 ≤ 0),
   UL_obs = UL_exp (1 + x/1.96) at every point of the expected map.
-* Observed-only UL maps, efficiencies, backgrounds, uncertainties and covariances are kept.
+* Observed-only UL maps (no expected map), efficiencies, backgrounds, uncertainties and covariances are kept.
 
 ``fixed_backgrounds``: n = b exactly and x = 0 (technical closure).
 
@@ -23,7 +23,8 @@ between the published and our limits then cancels).
 
 Signal injection (``inject``): the model's predicted yields s_i are added to the counts (n += Poisson(s_i), or
 s_i itself with ``fixed_signals``), and its predicted σ×BR (fb) is added to the observed UL map of every UL
-prediction at all grid points within ``max_mass_dist`` (GeV, Euclidean in the map's mass coordinates; the
+prediction (the expected map's values with their shift, or the observed map if there is no expected one)
+at all grid points within ``max_mass_dist`` (GeV, Euclidean in the map's mass coordinates; the
 proto-model paper used 100 GeV) of the prediction's mass point.
 
 Every fake also stores the per-SR background-only p-values of its counts (:func:`sr_pvalues`): uniform for SM
@@ -224,8 +225,7 @@ class FakeGenerator:
             predictions = predictor.predict(inject, likelihoods="none")
             counts = counts + self._em_signal(predictions, rng)
             for key, added in _ul_signal(predictions, predictor, s.max_mass_dist).items():
-                if key in shifts:
-                    shifts[key] = UlShift(shifts[key].x, added)
+                shifts[key] = UlShift(shifts[key].x if key in shifts else None, added)
             injected = inject.to_dict()
         limits = self.observed_limits(counts)
         pvals = self.pvalues(counts, rng if not s.fixed_backgrounds else None)
@@ -280,12 +280,13 @@ def _ul_signal(predictions: Sequence[TheoryPrediction], predictor: Predictor,
             continue
         cds = predictor.compiled.datasets[p.dataset_index]
         for tx in cds.txnames:
-            if tx.name not in p.txnames or "expectedUpperLimits" not in tx.raw.grids:
+            if tx.name not in p.txnames or "upperLimits" not in tx.raw.grids:
                 continue
             point = next((q for q in (tx.data_point(p.masses, pat) for pat in tx.patterns) if q is not None), None)
             if point is None:
                 continue
-            grid = tx.raw.grids["expectedUpperLimits"]
+            # the fake observed map lives on the points of the expected map where there is one
+            grid = tx.raw.grids.get("expectedUpperLimits") or tx.raw.grids["upperLimits"]
             if grid.points.shape[1] != len(point):
                 continue
             dist = np.sqrt(np.sum((grid.points - np.asarray(point)[None, :]) ** 2, axis=1))
