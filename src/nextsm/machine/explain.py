@@ -90,7 +90,7 @@ def explain(model: ProtoModel, predictor: Predictor, combinability: Combinabilit
                        {"signal_events": sum(p.yields) * ts.mu_hat})
         rows.append(row)
     fast = fast_critic(predictions)
-    slow = slow_critic(likelihood_results(predictions, predictor), combinability)
+    slow = slow_critic(likelihood_results(predictions, predictor, cap_excess=False), combinability)
     particles: dict[int, float | None] = {}
     analyses: dict[str, float] = {}
     if contributions:

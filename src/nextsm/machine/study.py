@@ -56,7 +56,7 @@ def _prepare(folder: Path, settings: StudySettings, resume: bool) -> None:
             raise RunError(f"{folder}: a study exists here; pass --resume to continue it or choose another --out")
         old = json.loads(path.read_text(encoding="utf-8"))
         for key, value in asdict(settings).items():
-            if key in ("fakes", "real_runs"):  # a study may be extended
+            if key in ("fakes", "real_runs", "steps"):  # a study may be extended
                 continue
             if old.get(key) != value:
                 raise RunError(f"{path}: the study was started with {key}={old.get(key)!r}, not {value!r}")

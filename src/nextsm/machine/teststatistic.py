@@ -55,18 +55,20 @@ class KStatistic:
 
 
 def likelihood_results(predictions: Sequence[TheoryPrediction], predictor: Predictor,
-                       *, include_ul: bool = True) -> list[LikelihoodResult]:
+                       *, include_ul: bool = True, cap_excess: bool = True) -> list[LikelihoodResult]:
     """One likelihood per result (SModelS' best-SR choice, combined analyses where given).
 
-    UL maps use the truncated Gaussian with the proto-model papers' cap UL_obs ≤ UL_exp + 2σ_exp: where the
-    observed limit is much weaker than the expected one (grid edges, fluctuations) the uncapped likelihood would
-    read a large excess that the walker could exploit by inflating κ.
+    For K, UL maps use the truncated Gaussian with the proto-model papers' cap UL_obs ≤ UL_exp + 2σ_exp
+    (``cap_excess``): where the observed limit is much weaker than the expected one (grid edges, fluctuations)
+    the uncapped likelihood would read a large excess that the walker could exploit by inflating κ.  The critics
+    use the uncapped likelihoods (``cap_excess=False``): the cap lowers UL_obs, so a capped likelihood would
+    exclude more than the data do, a real (or injected) signal included.
     """
     out = []
     for p in best_results(predictions):
         if p.type == "UL" and not include_ul:
             continue
-        found = predictor.statistical_model(p, cap_excess=True)
+        found = predictor.statistical_model(p, cap_excess=cap_excess)
         if found is None:
             continue
         experiment = predictor.compiled.database.analysis(p.folder).info.experiment

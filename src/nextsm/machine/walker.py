@@ -71,7 +71,7 @@ def evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinabili
     predictions = predictor.predict(model, xsecs=xsecs, likelihoods="none")
     results = likelihood_results(predictions, predictor)
     r_max = max((p.r_obs for p in best_results(predictions) if p.r_obs is not None), default=0.0)
-    slow = slow_critic(results, combinability)
+    slow = slow_critic(likelihood_results(predictions, predictor, cap_excess=False), combinability)
     caps = [r_cap / r_max if r_max > 0 else math.inf,
             1.0 / slow.r_combined if slow.r_combined else math.inf]
     mu_max = 0.999 * min(caps)
