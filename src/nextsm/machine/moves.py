@@ -53,7 +53,7 @@ from nextsm.model.particles import LSP, MASS_ORDERINGS, MAX_MASS, PARTICLES, mas
 from nextsm.model.protomodel import Pair, ProtoModel
 from nextsm.model.xsec import table_for_pair
 
-__all__ = ["MOVE_PROBABILITIES", "MoveSettings", "Proposal", "log_parameter_prior", "propose"]
+__all__ = ["MOVE_PROBABILITIES", "MoveSettings", "Proposal", "log_parameter_prior", "propose", "trim_unused"]
 
 #: relative probabilities of the moves (renormalised over the moves possible in a state)
 MOVE_PROBABILITIES: Mapping[str, float] = {"mass": 0.4, "br": 0.15, "kappa": 0.15, "add": 0.12, "remove": 0.12,
@@ -286,6 +286,25 @@ def _without_particle(model: ProtoModel, pdg: int, masses: Mapping[int, float]) 
     kappas = {p: k for p, k in model.ssmultipliers.items() if all(abs(x) != pdg for x in p)}
     return _rebuild(model, masses={k: v for k, v in masses.items() if k != pdg}, decays=decays,
                     ssmultipliers=kappas)
+
+
+def trim_unused(model: ProtoModel, keep: set[int]) -> ProtoModel:
+    """``model`` without the particles outside ``keep`` that can be removed (the original's redundant-particle
+    removal, P21 §3: particles that appear in no prediction of the best combination).
+
+    A particle stays if another one decays into it or if it is the lighter partner of a present ordered pair; the
+    LSP always stays.  Removal repeats until nothing more can go.
+    """
+    current = model
+    while True:
+        gone = [p for p in _removable(current) if p not in keep]
+        if not gone:
+            return current
+        smaller = _without_particle(current, gone[0], current.masses)
+        if smaller is None:
+            keep = keep | {gone[0]}
+            continue
+        current = smaller
 
 
 def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings | None = None) -> Proposal | None:

@@ -10,8 +10,11 @@ the model passes the slow critic and exceeds no limit by more than 30 % (:func:`
 (``rule="rjmcmc"``, default) or with :math:`\min(1, e^{(K'-K)/2})`, ignoring the proposal asymmetry
 (``rule="2021"``, the original's rule).
 With ``absorb_mu`` (default, as the original) μ̂ is absorbed into every κ of an accepted model; K, profiled over
-μ, is unchanged by this, but the chain is then a stochastic search rather than an exact sampler of
-:math:`e^{K/2}` (use ``absorb_mu=False`` for that).
+μ, is unchanged by this.  With ``trim`` (default, the original's redundant-particle removal) the particles of an
+accepted model that appear in no prediction of its best combination are removed
+(:func:`~nextsm.machine.moves.trim_unused`) if that does not lower K: without it a walk collects particles
+that only cost prior.  With either, the chain is a stochastic search rather than an exact sampler of
+:math:`e^{K/2}` (use ``absorb_mu=False, trim=False`` for that).
 
 Every step is committed to the :class:`~nextsm.machine.store.RunStore` with the generator's state, so
 :meth:`Walker.run` resumes exactly where a killed run stopped; walker ``i`` of a run seeded ``S`` uses
@@ -31,7 +34,7 @@ import numpy as np
 from nextsm.errors import NextsmError
 from nextsm.machine.combinability import Combinability
 from nextsm.machine.critics import fast_critic, slow_critic
-from nextsm.machine.moves import MoveSettings, log_parameter_prior, propose
+from nextsm.machine.moves import MoveSettings, log_parameter_prior, propose, trim_unused
 from nextsm.machine.store import RunStore, StepRecord
 from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results
 from nextsm.model.particles import LSP
@@ -108,7 +111,7 @@ class Walker:
     """One chain (see the module docstring)."""
 
     def __init__(self, walker_id: int, seed: int, predictor: Predictor, combinability: Combinability,
-                 store: RunStore, *, rule: Rule = "rjmcmc", absorb_mu: bool = True,
+                 store: RunStore, *, rule: Rule = "rjmcmc", absorb_mu: bool = True, trim: bool = True,
                  settings: MoveSettings | None = None) -> None:
         if rule not in ("rjmcmc", "2021"):
             raise ValueError(f"parameter 'rule' must be 'rjmcmc' or '2021', got {rule!r}")
@@ -118,6 +121,7 @@ class Walker:
         self.store = store
         self.rule = rule
         self.absorb_mu = absorb_mu
+        self.trim = trim
         self.settings = settings or MoveSettings()
         last = store.last(walker_id)
         self.rng = np.random.default_rng([seed, walker_id])
@@ -160,15 +164,25 @@ class Walker:
                           + proposal.log_q_reverse - proposal.log_q_forward)
         accepted = bool(log_ratio >= 0.0 or math.log(self.rng.uniform()) < log_ratio)
         critics = ev.critics
+        detail = proposal.detail
         if accepted:
-            model = proposal.model
-            if self.absorb_mu and ev.statistic is not None and ev.statistic.mu_hat > 1e-6:
-                model = _rescaled(model, ev.statistic.mu_hat)
-            self.model, self.K = model, ev.K
+            model, kept = proposal.model, ev
+            if self.trim and ev.statistic is not None:
+                keep = {LSP}.union(*(p.particles for p in ev.statistic.combination))
+                trimmed = trim_unused(model, keep)
+                if trimmed != model:
+                    ev_trim = evaluate(trimmed, self.predictor, self.combinability)
+                    if ev_trim.K >= ev.K:
+                        gone = sorted(set(model.masses) - set(trimmed.masses))
+                        detail += f"; trimmed {', '.join(map(str, gone))} (K {ev.K:.3f} -> {ev_trim.K:.3f})"
+                        model, kept = trimmed, ev_trim
+            if self.absorb_mu and kept.statistic is not None and kept.statistic.mu_hat > 1e-6:
+                model = _rescaled(model, kept.statistic.mu_hat)
+            self.model, self.K = model, kept.K
         record = StepRecord(
             self.walker_id, self.step, proposal.model.to_dict(), ev.K if math.isfinite(ev.K) else None,
             ev.statistic.mu_hat if ev.statistic else None, _combination_rows(ev.statistic), critics,
-            proposal.move, proposal.detail, accepted, self.model.to_dict(),
+            proposal.move, detail, accepted, self.model.to_dict(),
             self.K if math.isfinite(self.K) else None, self.rng.bit_generator.state, time.perf_counter() - t0)
         self.store.append(record)
         return record
