@@ -173,3 +173,50 @@ def test_fake_generation_is_fast(generator):
     t0 = time.perf_counter()
     generator.sample(np.random.default_rng(0))
     assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.fixture(scope="module")
+def one_workspace(database, database_source):
+    """A sub-database of one analysis with a pyhf workspace (a fake's workspaces cost seconds each to set up)."""
+    from dataclasses import replace
+
+    analysis = next(a for a in database.analyses if a.info.json_files and not a.missing_workspaces()
+                    and len(a.info.json_files) == 1)
+    return replace(database, analyses=(analysis,)), database_source
+
+
+def test_workspace_fakes_sample_main_and_auxiliary_data(one_workspace):
+    db, source = one_workspace
+    fixed = FakeGenerator(db, FakeSettings(fixed_backgrounds=True), source=source)
+    (ws,) = fixed.workspaces
+    nominal = fixed.sample(np.random.default_rng(0)).workspaces[ws.folder][ws.file]
+    np.testing.assert_allclose(nominal, ws.model.expected_data(0.0), rtol=1e-9)
+    sampled = FakeGenerator(db, source=source)
+    rng = np.random.default_rng(4)
+    draws = np.array([sampled.sample(rng).workspaces[ws.folder][ws.file] for _ in range(300)])
+    n_main = ws.model.n_main
+    main_mean = ws.background[:n_main]
+    pull = (draws[:, :n_main].mean(axis=0) - main_mean) / np.sqrt(np.maximum(main_mean, 1e-9) / len(draws))
+    assert np.all(np.abs(pull[main_mean > 1]) < 5)
+    normal = [(sl, w) for sl, kind, w in ws.constraints if kind == "normal"]
+    assert normal
+    for sl, w in normal:
+        np.testing.assert_allclose(draws[:, n_main:][:, sl].std(axis=0), w, rtol=0.2)  # systematics fluctuate
+
+
+def test_workspace_fake_data_reach_the_likelihood(one_workspace):
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+
+    db, source = one_workspace
+    gen = FakeGenerator(db, source=source)
+    (ws,) = gen.workspaces
+    overlay = gen.sample(np.random.default_rng(9))
+    fake = apply_overlay(db, overlay)
+    model = HistFactoryModel.from_analysis(fake.analyses[0], ws.file, source)
+    np.testing.assert_allclose(model.data_vector(), overlay.workspaces[ws.folder][ws.file], rtol=1e-9)
+    assert not np.allclose(model.data_vector(), ws.model.data_vector())
+    from dataclasses import replace
+
+    broken = replace(fake.analyses[0], workspace_data={ws.file: (1.0, 2.0)})
+    with pytest.raises(Exception, match="replacement data have 2 entries"):
+        HistFactoryModel.from_analysis(broken, ws.file, source)

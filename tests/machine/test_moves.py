@@ -96,3 +96,21 @@ def test_split_and_merge_have_mirrored_proposal_densities():
         if checked >= 3:
             break
     assert checked >= 1
+
+
+def test_trim_removes_only_unused_removable_particles():
+    from nextsm.machine.moves import trim_unused
+
+    model = ProtoModel(
+        masses={1000022: 200.0, 1000006: 1000.0, 1000023: 600.0, 1000015: 800.0, 1000001: 1500.0},
+        decays={1000006: {(1000023, 6): 0.5, (1000022, 6): 0.5}, 1000023: {(1000022, 23): 1.0},
+                1000015: {(1000022, 15): 1.0}, 1000001: {(1000022, 1): 1.0}},
+        ssmultipliers={(-1000006, 1000006): 1.0, (-1000015, 1000015): 1.0, (-1000001, 1000001): 1.0})
+    # the stop is used; XZ2 is not in `keep` but the stop decays into it, so it stays; Xtau and Xd go
+    trimmed = trim_unused(model, {1000022, 1000006})
+    assert set(trimmed.masses) == {1000022, 1000006, 1000023}
+    assert trimmed.decays[1000006] == model.decays[1000006]
+    assert set(trimmed.ssmultipliers) == {(-1000006, 1000006)}
+    # nothing to trim: the same model back; the LSP is never removed
+    assert trim_unused(trimmed, {1000022, 1000006, 1000023}) == trimmed
+    assert set(trim_unused(ProtoModel(masses={1000022: 300.0}), set()).masses) == {1000022}

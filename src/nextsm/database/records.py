@@ -126,6 +126,8 @@ class Analysis:
     disabled_datasets: tuple[str, ...] = ()
     #: the ``.json`` files (pyhf workspaces) present in the folder, relative to it
     workspace_files: tuple[str, ...] = ()
+    #: data (main bins then auxiliary data) replacing a workspace's observations: set by fake databases only
+    workspace_data: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

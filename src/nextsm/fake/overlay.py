@@ -8,6 +8,7 @@ from:
   the visible cross section (fb) that goes with it;
 * ``ul``: per analysis folder, dataset and txname, the map's shift ``x`` (UL_obs = UL_exp (1 + x/1.96) at every
   point of the expected-UL map) and, with a signal injected, the σ×BR (fb) added at some grid points;
+* ``workspaces``: per analysis folder and pyhf workspace, the fake data vector (main bins, then auxiliary data);
 * provenance: the base database (path and content hash), seed, settings, the injected model.
 
 :func:`apply_overlay` turns the real :class:`~nextsm.database.records.Database` and an overlay into the fake
@@ -79,6 +80,8 @@ class FakeOverlay:
     injected: dict[str, Any] | None = None
     #: per-SR background-only p-values of the fake counts (for the uniformity check), folder → SR → p
     pvalues: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: pyhf workspaces: folder → file → the fake data vector (main bins then auxiliary data)
+    workspaces: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -91,6 +94,7 @@ class FakeOverlay:
             "em": {f: {sr: list(v) for sr, v in srs.items()} for f, srs in self.em.items()},
             "ul": {f: {ds: {tx: s.to_json() for tx, s in txs.items()} for ds, txs in dss.items()}
                    for f, dss in self.ul.items()},
+            "workspaces": self.workspaces,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -134,9 +138,12 @@ def read_overlay(folder: str | os.PathLike[str]) -> FakeOverlay:
         ul = {str(f): {str(ds): {str(tx): UlShift.from_json(s, f"{path}: ul/{f}/{ds}/{tx}")
                                  for tx, s in txs.items()} for ds, txs in dss.items()}
               for f, dss in data.get("ul", {}).items()}
+        workspaces = {str(f): {str(file): [float(x) for x in values] for file, values in files.items()}
+                      for f, files in data.get("workspaces", {}).items()}
         return FakeOverlay(str(base["path"]), str(base["content_hash"]), data.get("seed"),
                            dict(data.get("settings", {})), em, ul, data.get("injected"),
-                           {str(f): {str(k): float(p) for k, p in v.items()} for f, v in data.get("pvalues", {}).items()})
+                           {str(f): {str(k): float(p) for k, p in v.items()} for f, v in data.get("pvalues", {}).items()},
+                           workspaces)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise FakeDatabaseError(f"{path}: malformed fake database ({type(exc).__name__}: {exc})") from None
 
@@ -189,13 +196,15 @@ def apply_overlay(db: Database, overlay: FakeOverlay, *, path: str | None = None
             f"{path or 'overlay'}: field 'base.content_hash' is {overlay.base_hash[:12]}…, but the database at "
             f"{db.path} has {db.content_hash[:12]}…: the fake was drawn from another database")
     known = {a.name for a in db.analyses}
-    unknown = sorted((set(overlay.em) | set(overlay.ul)) - known)
+    unknown = sorted((set(overlay.em) | set(overlay.ul) | set(overlay.workspaces)) - known)
     if unknown:
         raise FakeDatabaseError(f"{path or 'overlay'}: analyses not in the database: {', '.join(unknown[:5])}")
     analyses: list[Analysis] = []
     for a in db.analyses:
         if a.name in overlay.em or a.name in overlay.ul:
             a = replace(a, datasets=tuple(_fake_dataset(ds, a.name, overlay) for ds in a.datasets))
+        if a.name in overlay.workspaces:
+            a = replace(a, workspace_data={f: tuple(v) for f, v in overlay.workspaces[a.name].items()})
         analyses.append(a)
     return Database(path=path or db.path, version=f"{db.version} (fake)",
                     content_hash=hashlib.sha256((db.content_hash + overlay.digest).encode()).hexdigest(),

@@ -12,6 +12,10 @@ Background-only draws, with the fudge factor f multiplying every background unce
   likelihood of the analysis uses.
 * **UL map with an expected map:** one x ~ f N(0, 1) per map (redrawn while 1 + x/1.96 ≤ 0),
   UL_obs = UL_exp (1 + x/1.96) at every point of the expected map.
+* **pyhf workspace** (when the generator is given the database files): main data ~ Poisson(ν(θ₀)) and auxiliary
+  data from the constraint terms at the nominal parameters θ₀ (normal: a ~ N(a₀, f w); Poisson: a ~ Poisson(τ)),
+  i.e. the systematics fluctuate too (the original froze them).  The per-SR counts of the same analysis are drawn
+  independently of its workspace (as the original did for UL and EM versions of one analysis).
 * Observed-only UL maps (no expected map), efficiencies, backgrounds, uncertainties and covariances are kept.
 
 ``fixed_backgrounds``: n = b exactly and x = 0 (technical closure).
@@ -48,6 +52,8 @@ from nextsm.likelihoods.simplified import PoissonGaussian, third_moment_coeffici
 
 if TYPE_CHECKING:
     from nextsm.database.records import Database
+    from nextsm.database.source import DatabaseSource
+    from nextsm.likelihoods.histfactory import HistFactoryModel
     from nextsm.model.protomodel import ProtoModel
     from nextsm.theory.predictions import Predictor, TheoryPrediction
 
@@ -119,12 +125,27 @@ def sr_pvalues(n: NDArray[np.float64], a: NDArray[np.float64], lin: NDArray[np.f
     return np.clip(above + u * equal, 0.0, 1.0)
 
 
-class FakeGenerator:
-    """Draws fakes of one database (module docstring).  Set-up: the expected limits of all signal regions."""
+@dataclass(frozen=True)
+class _Workspace:
+    folder: str
+    file: str
+    model: HistFactoryModel
+    background: NDArray[np.float64]  # expected main + nominal auxiliary data at μ = 0
+    constraints: list[tuple[slice, str, NDArray[np.float64]]]
 
-    def __init__(self, database: Database, settings: FakeSettings | None = None) -> None:
+
+class FakeGenerator:
+    """Draws fakes of one database (module docstring).
+
+    Set-up: the background models and expected limits of all signal regions; with ``source`` (the database
+    files) also the pyhf model of every workspace (a few seconds per workspace, once).
+    """
+
+    def __init__(self, database: Database, settings: FakeSettings | None = None, *,
+                 source: DatabaseSource | None = None) -> None:
         self.database = database
         self.settings = settings or FakeSettings()
+        self.workspaces = _workspaces(database, source) if source is not None else []
         folders, regions, b, db, lumi, ul_exp, n_obs = [], [], [], [], [], [], []
         blocks: list[_Block] = []
         for a in database.analyses:
@@ -219,6 +240,7 @@ class FakeGenerator:
                     x = s.fudge * rng.standard_normal()
             shifts[key] = UlShift(float(x))
         injected = None
+        predictions: Sequence[TheoryPrediction] = ()
         if inject is not None:
             if predictor is None:
                 raise ValueError("parameter 'predictor' (of the real database) is needed to inject a signal")
@@ -227,6 +249,7 @@ class FakeGenerator:
             for key, added in _ul_signal(predictions, predictor, s.max_mass_dist).items():
                 shifts[key] = UlShift(shifts[key].x if key in shifts else None, added)
             injected = inject.to_dict()
+        workspace_data = self._workspace_data(rng, predictions if inject is not None else ())
         limits = self.observed_limits(counts)
         pvals = self.pvalues(counts, rng if not s.fixed_backgrounds else None)
         em: dict[str, dict[str, tuple[float, float | None]]] = {}
@@ -240,7 +263,29 @@ class FakeGenerator:
             ul_out.setdefault(folder, {}).setdefault(ds, {})[tx] = shift
         return FakeOverlay(self.database.path, self.database.content_hash, seed,
                            {**s.to_dict(), "kind": "signal-injected" if inject is not None else "SM"},
-                           em, ul_out, injected, pv)
+                           em, ul_out, injected, pv, workspace_data)
+
+    def _workspace_data(self, rng: np.random.Generator, predictions: Sequence[TheoryPrediction]
+                        ) -> dict[str, dict[str, list[float]]]:
+        s = self.settings
+        yields = {(p.folder, str(p.dataset)): p.yields[0] for p in predictions if p.type == "EM" and p.yields}
+        out: dict[str, dict[str, list[float]]] = {}
+        for ws in self.workspaces:
+            n_main = ws.model.n_main
+            main, aux = ws.background[:n_main].copy(), ws.background[n_main:].copy()
+            if not s.fixed_backgrounds:
+                main = rng.poisson(np.maximum(main, 0.0)).astype(float)
+                for sl, kind, width in ws.constraints:
+                    if kind == "normal":
+                        aux[sl] = aux[sl] + s.fudge * width * rng.standard_normal(len(width))
+                    else:
+                        aux[sl] = rng.poisson(width).astype(float)
+            signal = np.array([yields.get((ws.folder, r), 0.0) for r in ws.model.region_names])
+            if np.any(signal > 0):
+                added = np.maximum(ws.model.expected_data(1.0, signal)[:n_main] - ws.background[:n_main], 0.0)
+                main = main + (added if s.fixed_signals else rng.poisson(added))
+            out.setdefault(ws.folder, {})[ws.file] = [round(float(x), 10) for x in np.concatenate([main, aux])]
+        return out
 
     def _em_signal(self, predictions: Sequence[TheoryPrediction], rng: np.random.Generator) -> NDArray[np.float64]:
         where = {(f, r): i for i, (f, r) in enumerate(zip(self.folders, self.regions, strict=True))}
@@ -253,6 +298,19 @@ class FakeGenerator:
         if self.settings.fixed_signals:
             return signal
         return rng.poisson(signal).astype(float)
+
+
+def _workspaces(database: Database, source: DatabaseSource) -> list[_Workspace]:
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+
+    out = []
+    for a in database.analyses:
+        if not a.info.json_files or a.missing_workspaces():
+            continue
+        for file in a.info.json_files:
+            model = HistFactoryModel.from_analysis(a, file, source)
+            out.append(_Workspace(a.name, file, model, model.expected_data(0.0), model.constraints()))
+    return out
 
 
 def _limits(counts: NDArray[np.float64], b: NDArray[np.float64], db: NDArray[np.float64],

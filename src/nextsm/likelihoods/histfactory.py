@@ -423,7 +423,8 @@ class _Core:
     """The pyhf model of one workspace and the signal-independent results on it (shared by views)."""
 
     def __init__(self, spec: Mapping[str, Any], layout: WorkspaceLayout, *, name: str, lumi_modifier: bool,
-                 tolerance: float | None, maxiter: int | None) -> None:
+                 tolerance: float | None, maxiter: int | None,
+                 observed_data: Sequence[float] | None = None) -> None:
         import jsonpatch
         import pyhf
 
@@ -464,7 +465,14 @@ class _Core:
             self.fit_options["tolerance"] = tolerance
         if maxiter is not None:
             self.fit_options["maxiter"] = maxiter
-        self._data: dict[str, Any] = {"observed": np.asarray(observed, dtype=float)}
+        observed = np.asarray(observed, dtype=float)
+        if observed_data is not None:
+            replaced = np.asarray(observed_data, dtype=float)
+            if replaced.shape != observed.shape:
+                raise LikelihoodError(f"workspace '{name}': replacement data have {replaced.size} entries, the "
+                                      f"model needs {observed.size} (main bins then auxiliary data)")
+            observed = replaced
+        self._data: dict[str, Any] = {"observed": observed}
         self._background_fits: dict[str, tuple[float, NDArray[np.float64]]] = {}
 
     # -- data sets --------------------------------------------------------------------------------
@@ -581,10 +589,11 @@ class HistFactoryModel(StatisticalModel):
         lumi_modifier: bool = True,
         tolerance: float | None = None,
         maxiter: int | None = None,
+        observed_data: Sequence[float] | None = None,
     ) -> None:
         layout = resolve_layout(workspace_spec, json_files_entry, include_crs, file_name=name)
         self._core = _Core(workspace_spec, layout, name=name, lumi_modifier=lumi_modifier,
-                           tolerance=tolerance, maxiter=maxiter)
+                           tolerance=tolerance, maxiter=maxiter, observed_data=observed_data)
         self._asimov_of: DataKind | None = None
         self._init_view()
 
@@ -616,7 +625,8 @@ class HistFactoryModel(StatisticalModel):
             spec = json.loads(source.read_text(rel))
         except json.JSONDecodeError as exc:
             raise LikelihoodError(f"workspace '{rel}' is not valid JSON ({exc})") from None
-        return cls(spec, mapping[file], analysis.info.include_crs, name=f"{analysis.name}/{file}", **model_options)
+        return cls(spec, mapping[file], analysis.info.include_crs, name=f"{analysis.name}/{file}",
+                   observed_data=analysis.workspace_data.get(file), **model_options)
 
     def _init_view(self) -> None:
         layout = self._core.layout
@@ -698,6 +708,37 @@ class HistFactoryModel(StatisticalModel):
         view._asimov_of = data
         view._init_view()
         return view
+
+    def expected_data(self, mu: float = 0.0, signal: ArrayLike | None = None) -> NDArray[np.float64]:
+        """pyhf's expected data (main bins then auxiliary data) at the nominal nuisance parameters, signal ``mu × signal``."""
+        core = self._core
+        sig = np.zeros(self.n_regions) if signal is None else np.asarray(signal, dtype=float).reshape(self.n_regions)
+        pars, _ = core._setup(float(mu), sig)
+        with _numpy_backend():
+            return np.asarray(core.model.expected_data(pars), dtype=float)
+
+    @property
+    def n_main(self) -> int:
+        """Number of main-data bins (the rest of a data vector is auxiliary data)."""
+        return int(self._core.model.config.nmaindata)
+
+    def constraints(self) -> list[tuple[slice, str, NDArray[np.float64]]]:
+        """The auxiliary data per constrained parameter set: ``(slice of the aux data, "normal" | "poisson", w)``.
+
+        ``w`` is the width of a normal constraint, or τ of a Poisson one (its aux data are Poisson(τ γ)).
+        """
+        config = self._core.model.config
+        out, start = [], 0
+        for name in config.auxdata_order:
+            ps = config.param_set(name)
+            n = int(ps.n_parameters)
+            if ps.pdf_type == "normal":
+                width = np.asarray(ps.width(), dtype=float)
+            else:
+                width = np.asarray(ps.factors, dtype=float)
+            out.append((slice(start, start + n), str(ps.pdf_type), width))
+            start += n
+        return out
 
     def data_vector(self, data: DataKind = "observed") -> NDArray[np.float64]:
         """The pyhf data vector (main bins then auxiliary data) this model fits for ``data``."""

@@ -69,7 +69,7 @@ def run_study(folder: str | Path, settings: StudySettings, *, database: str | No
               log: Callable[[str], None] | None = None,
               progress: Callable[[str, dict[int, int]], None] | None = None) -> dict[str, Any]:
     """Run the study in ``folder`` (module docstring); returns the content of ``pvalue.json``."""
-    from nextsm.database import load_database
+    from nextsm.database import DatabaseSource, load_database
     from nextsm.fake import FAKE_FILE, FakeGenerator, FakeSettings
     from nextsm.machine.pvalue import global_pvalue, k_max
     from nextsm.machine.run import run_dask, run_local
@@ -82,9 +82,11 @@ def run_study(folder: str | Path, settings: StudySettings, *, database: str | No
     if todo:
         t0 = time.perf_counter()
         db = load_database(database)
-        generator = FakeGenerator(db, FakeSettings(fudge=settings.fudge, fixed_backgrounds=settings.fixed_backgrounds,
-                                                   fixed_signals=settings.fixed_signals,
-                                                   max_mass_dist=settings.max_mass_dist))
+        with DatabaseSource(db.path) as source:
+            generator = FakeGenerator(db, FakeSettings(fudge=settings.fudge,
+                                                       fixed_backgrounds=settings.fixed_backgrounds,
+                                                       fixed_signals=settings.fixed_signals,
+                                                       max_mass_dist=settings.max_mass_dist), source=source)
         model, predictor = None, None
         if settings.inject is not None:
             from nextsm.model.protomodel import ProtoModel
