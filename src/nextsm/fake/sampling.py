@@ -99,10 +99,10 @@ class _Block:
 def _matrix_root(cov: NDArray[np.float64]) -> NDArray[np.float64]:
     """R with R Rᵀ = cov (Cholesky, or the clipped eigen-decomposition of a not quite positive matrix)."""
     try:
-        return np.linalg.cholesky(cov)
+        return np.asarray(np.linalg.cholesky(cov), dtype=np.float64)
     except np.linalg.LinAlgError:
         w, v = np.linalg.eigh(cov)
-        return v * np.sqrt(np.clip(w, 0.0, None))
+        return np.asarray(v * np.sqrt(np.clip(w, 0.0, None)), dtype=np.float64)
 
 
 def sr_pvalues(n: NDArray[np.float64], a: NDArray[np.float64], lin: NDArray[np.float64],
@@ -122,7 +122,7 @@ def sr_pvalues(n: NDArray[np.float64], a: NDArray[np.float64], lin: NDArray[np.f
     above = np.sum(weights * poisson.sf(k, lam), axis=1)  # P(N > n)
     equal = np.sum(weights * poisson.pmf(k, lam), axis=1)
     u = rng.uniform(size=len(n)) if rng is not None else np.ones(len(n))
-    return np.clip(above + u * equal, 0.0, 1.0)
+    return np.asarray(np.clip(above + u * equal, 0.0, 1.0), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,13 @@ class FakeGenerator:
         self.database = database
         self.settings = settings or FakeSettings()
         self.workspaces = _workspaces(database, source) if source is not None else []
-        folders, regions, b, db, lumi, ul_exp, n_obs = [], [], [], [], [], [], []
+        folders: list[str] = []
+        regions: list[str] = []
+        b: list[float] = []
+        db: list[float] = []
+        lumi: list[float] = []
+        ul_exp: list[float] = []
+        n_obs: list[float] = []
         blocks: list[_Block] = []
         for a in database.analyses:
             rows = [ds for ds in a.datasets if ds.data_type == "efficiencyMap" and ds.observed_n is not None
@@ -204,7 +210,8 @@ class FakeGenerator:
             lam[blk.index] = np.maximum(blk.a + blk.lin * z + blk.quad * z * z, 0.0)
         return rng.poisson(lam).astype(float)
 
-    def _pvalue_model(self) -> tuple[NDArray[np.float64], ...]:
+    def _pvalue_model(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                                     NDArray[np.float64]]:
         a, lin, quad, scale = (np.empty_like(self.background) for _ in range(4))
         f = self.settings.fudge
         for blk in self.blocks:
@@ -214,7 +221,8 @@ class FakeGenerator:
 
     def pvalues(self, counts: NDArray[np.float64], rng: np.random.Generator | None) -> NDArray[np.float64]:
         """Per-SR background-only p-values of ``counts`` (ordered as :attr:`regions`), see :func:`sr_pvalues`."""
-        return sr_pvalues(counts, *self._pvalue_model(), rng=rng)
+        a, lin, quad, scale = self._pvalue_model()
+        return sr_pvalues(counts, a, lin, quad, scale, rng=rng)
 
     def observed_limits(self, counts: NDArray[np.float64]) -> NDArray[np.float64]:
         """Observed 95 % CL limits (fb) on the visible σ for ``counts``, on the published expected scale."""

@@ -144,7 +144,7 @@ def closure_summary(runs: list[Path], injected: dict[str, Any]) -> dict[str, Any
     from nextsm.model.protomodel import ProtoModel
 
     truth = ProtoModel.from_dict(injected).masses
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run in runs:
         store = RunStore(run)
         try:

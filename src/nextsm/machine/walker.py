@@ -143,7 +143,7 @@ class Walker:
         if proposal is None:
             record = StepRecord(self.walker_id, self.step, self.model.to_dict(), None, None, [], [], "none",
                                 "proposal outside the allowed space", False, self.model.to_dict(),
-                                self.K if math.isfinite(self.K) else None, self.rng.bit_generator.state,
+                                self.K if math.isfinite(self.K) else None, dict(self.rng.bit_generator.state),
                                 time.perf_counter() - t0)
             self.store.append(record)
             return record
@@ -153,7 +153,7 @@ class Walker:
             record = StepRecord(self.walker_id, self.step, proposal.model.to_dict(), None, None, [], [],
                                 proposal.move, f"{proposal.detail}; not evaluated: {exc}", False,
                                 self.model.to_dict(), self.K if math.isfinite(self.K) else None,
-                                self.rng.bit_generator.state, time.perf_counter() - t0)
+                                dict(self.rng.bit_generator.state), time.perf_counter() - t0)
             self.store.append(record)
             return record
         log_ratio = 0.5 * (ev.K - self.K) if math.isfinite(ev.K) else -math.inf
@@ -183,7 +183,7 @@ class Walker:
             self.walker_id, self.step, proposal.model.to_dict(), ev.K if math.isfinite(ev.K) else None,
             ev.statistic.mu_hat if ev.statistic else None, _combination_rows(ev.statistic), critics,
             proposal.move, detail, accepted, self.model.to_dict(),
-            self.K if math.isfinite(self.K) else None, self.rng.bit_generator.state, time.perf_counter() - t0)
+            self.K if math.isfinite(self.K) else None, dict(self.rng.bit_generator.state), time.perf_counter() - t0)
         self.store.append(record)
         return record
 
