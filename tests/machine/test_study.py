@@ -43,3 +43,13 @@ def test_mass_tolerance_edge(tmp_path):
     assert out["runs"][0]["masses_ok"]
     out = closure_summary([run_with_best(tmp_path / "f", {"1000006": edge + 1.0, "1000022": 200.0})], INJECTED)
     assert not out["runs"][0]["masses_ok"]
+
+
+def test_light_squarks_of_any_flavour_match(tmp_path):
+    injected = {"masses": {"1000001": 900.0, "1000022": 250.0}, "decays": {"1000001": {"1000022,1": 1.0}},
+                "ssmultipliers": {"-1000001,1000001": 1.0}}
+    out = closure_summary([run_with_best(tmp_path / "s", {"1000003": 940.0, "1000022": 230.0}),
+                           run_with_best(tmp_path / "t", {"1000006": 900.0, "1000022": 250.0})], injected)
+    assert [r["same_content"] for r in out["runs"]] == [True, False]
+    assert out["runs"][0]["found"]["1000001"] == 1000003 and out["runs"][0]["masses_ok"]
+    assert out["particles"]["1000001"]["found"] == pytest.approx(0.5)
