@@ -2,7 +2,9 @@
 
 :func:`run_walker` is the unit of work; :func:`run_local` runs the walkers in a local process pool,
 :func:`run_dask` on a Dask cluster (a scheduler address, e.g. one started by dask-jobqueue on a batch system, or a
-``LocalCluster``).  Both report progress by polling the store.  A walker task that dies with its worker is
+``LocalCluster``).  Locally, the walkers are split over the processes, those of one process run one after the
+other and share its grids (:func:`run_walkers`); on Dask every walker is a task of its own, so that a lost worker
+costs one walker's restart.  Both report progress by polling the store.  A walker task that dies with its worker is
 resubmitted and resumes from its last committed step, so a lost worker costs no step (the store must be on a
 file system all workers see).  Killing the run at any moment loses no committed
 step; calling it again with ``resume=True`` continues every walker where it stopped.
@@ -19,7 +21,7 @@ from typing import Any
 
 from nextsm.errors import NextsmError
 
-__all__ = ["RunError", "run_dask", "run_local", "run_walker"]
+__all__ = ["RunError", "run_dask", "run_local", "run_walker", "run_walkers"]
 
 
 class RunError(NextsmError):
@@ -29,6 +31,16 @@ class RunError(NextsmError):
 def run_walker(folder: str, walker_id: int, seed: int, steps: int, database: str | None = None,
                rule: str = "rjmcmc") -> int:
     """Run (or resume) walker ``walker_id`` of the run in ``folder`` up to ``steps`` steps; returns its step count."""
+    return run_walkers(folder, [walker_id], seed, steps, database, rule)[walker_id]
+
+
+def run_walkers(folder: str, walker_ids: list[int], seed: int, steps: int, database: str | None = None,
+                rule: str = "rjmcmc") -> dict[int, int]:
+    """Run (or resume) several walkers one after the other in this process, sharing one :class:`Predictor`.
+
+    The grids a walk builds on first use (most of a short walk's time) are then built once per process, not
+    once per walker.  Returns the step count per walker.
+    """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from nextsm.database import load_database
     from nextsm.machine.combinability import Combinability
@@ -36,12 +48,16 @@ def run_walker(folder: str, walker_id: int, seed: int, steps: int, database: str
     from nextsm.machine.walker import Walker
     from nextsm.theory.predictions import Predictor
 
+    predictor = Predictor(load_database(database))
+    combinability = Combinability.load()
     store = RunStore(folder)
+    done = {}
     try:
-        walker = Walker(walker_id, seed, Predictor(load_database(database)), Combinability.load(), store,
-                        rule=rule)  # type: ignore[arg-type]
-        walker.run(steps)
-        return walker.step
+        for walker_id in walker_ids:
+            walker = Walker(walker_id, seed, predictor, combinability, store, rule=rule)  # type: ignore[arg-type]
+            walker.run(steps)
+            done[walker_id] = walker.step
+        return done
     finally:
         store.close()
 
@@ -77,8 +93,11 @@ def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, databa
     prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume)
     monitor = RunStore(folder)
     try:
-        with ProcessPoolExecutor(max_workers=processes or min(walkers, os.cpu_count() or 1)) as pool:
-            futures = [pool.submit(run_walker, str(folder), i, seed, steps, database, rule) for i in range(walkers)]
+        n_proc = processes or min(walkers, os.cpu_count() or 1)
+        with ProcessPoolExecutor(max_workers=n_proc) as pool:
+            # walkers i, i + n, i + 2n, ... share process i (and its grids)
+            futures = [pool.submit(run_walkers, str(folder), list(range(i, walkers, n_proc)), seed, steps, database,
+                                   rule) for i in range(min(n_proc, walkers))]
             pending = set(futures)
             while pending:
                 _, pending = wait(pending, timeout=poll)
