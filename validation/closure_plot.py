@@ -3,8 +3,9 @@
     .venv/bin/python validation/closure_plot.py STUDY [STUDY ...] --out docs/figures/closure.png
 
 Each STUDY is a folder written by ``nextsm study --inject MODEL.json`` (its pvalue.json holds the closure
-summary).  One panel per study: for every injected particle the masses of the best models of all runs (dots)
-against the injected mass (line) with the ±10 % band of the closure criterion.
+summary).  One panel per study: for every injected particle the masses of the best models of all runs (dots;
+a particle of the same merger group counts) against the injected mass (line) with the ±10 % band of the closure
+criterion; the title lists the extra particles of the best models.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ def main() -> None:
             m0 = closure["particles"][pid]["injected_mass"]
             ax.add_patch(plt.Rectangle((k - 0.35, 0.9 * m0), 0.7, 0.2 * m0, color="tab:green", alpha=0.2, lw=0))
             ax.plot([k - 0.35, k + 0.35], [m0, m0], color="tab:green", lw=2)
-            found = [r["best"][pid] for r in closure["runs"] if r["best"] and pid in r["best"]]
+            found = [r["best"][str(r["found"][pid])] for r in closure["runs"]
+                     if r["best"] and r["found"].get(pid) is not None]
             xs = [k + 0.25 * (j - (len(found) - 1) / 2) / max(len(found), 1) for j in range(len(found))]
             ax.plot(xs, found, "o", color="black", ms=5)
-        extra = sorted({p for r in closure["runs"] if r["best"] for p in r["best"] if p not in particles})
+        extra = sorted({p for r in closure["runs"] if r["best"] for p in r["best"]
+                        if p not in {str(q) for q in r["found"].values()}})
         ax.set_xticks(range(len(particles)), [particle_name(int(p)) for p in particles])
         ax.set_ylabel("mass [GeV]")
         kind = "technical" if settings["fixed_backgrounds"] else "physics"
