@@ -35,8 +35,9 @@ One pyhf model per workspace
 besides ``mu_SIG``, a ``shapefactor`` per channel whose bin values are the signal yields: the
 expected signal in a bin is ``mu_SIG × s_bin``.  The yield parameters are fixed in every fit and
 stripped from the minimiser (pyhf's ``do_stitch``), so a new signal hypothesis costs one fit, never a
-rebuild.  Fits use pyhf's numpy backend and scipy's SLSQP (finite-difference gradients); the backend
-is set for the duration of each call and restored afterwards.
+rebuild.  Fits use scipy's SLSQP with pyhf's numpy backend (finite-difference gradients) or, with
+``backend="jax"``, its jax backend (exact gradients, faster after a one-off compilation); the backend is set for
+the duration of each call and restored afterwards.
 
 ``-ln L`` is half of pyhf's ``twice_nll`` (Poisson terms with ``lgamma`` and all constraint terms
 with their normalisation).  Data sets: ``"observed"`` (observations and nominal auxiliary data) and
@@ -403,16 +404,29 @@ def build_patch(
 # ------------------------------------------------------------------------------------------------
 # the model
 # ------------------------------------------------------------------------------------------------
+#: pyhf tensor backends a model can be evaluated with
+BACKENDS = ("numpy", "jax")
+
+
 @contextmanager
-def _numpy_backend() -> Iterator[None]:
-    """Run with pyhf's numpy backend (64 bit) and scipy optimizer; restore the caller's afterwards."""
+def _backend(name: str = "numpy") -> Iterator[None]:
+    """Run with pyhf's ``name`` backend (64 bit) and scipy optimizer; restore the caller's afterwards.
+
+    ``"jax"`` (the ``jax`` extra) gives exact gradients to SLSQP: 13–30× faster fits than numpy's finite
+    differences after a one-off compilation per model (docs/likelihoods.md).
+    """
     import pyhf
 
+    if name not in BACKENDS:
+        raise LikelihoodError(f"parameter 'backend' must be one of {BACKENDS}, got {name!r}")
     tensorlib, optimizer = pyhf.get_backend()
-    if tensorlib.name == "numpy" and optimizer.name == "scipy" and tensorlib.precision == "64b":
+    if tensorlib.name == name and optimizer.name == "scipy" and tensorlib.precision == "64b":
         yield
         return
-    pyhf.set_backend("numpy", "scipy", precision="64b")
+    try:
+        pyhf.set_backend(name, "scipy", precision="64b")
+    except Exception as exc:  # pyhf raises its own import errors for a missing backend
+        raise LikelihoodError(f"pyhf backend '{name}' is not available ({exc}); install the '{name}' extra") from None
     try:
         yield
     finally:
@@ -424,11 +438,12 @@ class _Core:
 
     def __init__(self, spec: Mapping[str, Any], layout: WorkspaceLayout, *, name: str, lumi_modifier: bool,
                  tolerance: float | None, maxiter: int | None,
-                 observed_data: Sequence[float] | None = None) -> None:
+                 observed_data: Sequence[float] | None = None, backend: str = "numpy") -> None:
         import jsonpatch
         import pyhf
 
         self.name = name
+        self.backend = backend
         self.layout = layout
         patched = jsonpatch.apply_patch(dict(spec), _patch_from_layout(spec, layout, None, lumi_modifier))
         # the signal sample: unit bins × shapefactor (= the yields, fixed) × mu_SIG
@@ -442,7 +457,7 @@ class _Core:
                         {"name": yield_par[channel["name"]], "type": "shapefactor", "data": None}
                     )
         try:
-            with _numpy_backend():
+            with _backend(backend):
                 workspace = pyhf.Workspace(patched)
                 self.model = workspace.model(
                     modifier_settings={"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}}
@@ -465,7 +480,7 @@ class _Core:
             self.fit_options["tolerance"] = tolerance
         if maxiter is not None:
             self.fit_options["maxiter"] = maxiter
-        observed = np.asarray(observed, dtype=float)
+        observed = np.asarray(observed, dtype=float)  # type: ignore[assignment]
         if observed_data is not None:
             replaced = np.asarray(observed_data, dtype=float)
             if replaced.shape != observed.shape:
@@ -570,6 +585,10 @@ class HistFactoryModel(StatisticalModel):
         Put the ``lumi`` modifier on the signal (as SModelS and spey-pyhf).
     tolerance, maxiter:
         Passed to pyhf's scipy optimizer (``None``: pyhf's defaults).
+    observed_data:
+        Data (main bins, then auxiliary data) replacing the workspace's observations (fake databases).
+    backend:
+        pyhf tensor backend of every evaluation, ``"numpy"`` (default) or ``"jax"`` (:data:`BACKENDS`).
 
     Attributes
     ----------
@@ -590,10 +609,11 @@ class HistFactoryModel(StatisticalModel):
         tolerance: float | None = None,
         maxiter: int | None = None,
         observed_data: Sequence[float] | None = None,
+        backend: str = "numpy",
     ) -> None:
         layout = resolve_layout(workspace_spec, json_files_entry, include_crs, file_name=name)
         self._core = _Core(workspace_spec, layout, name=name, lumi_modifier=lumi_modifier,
-                           tolerance=tolerance, maxiter=maxiter, observed_data=observed_data)
+                           tolerance=tolerance, maxiter=maxiter, observed_data=observed_data, backend=backend)
         self._asimov_of: DataKind | None = None
         self._init_view()
 
@@ -671,7 +691,7 @@ class HistFactoryModel(StatisticalModel):
         if not np.all(np.isfinite(mu_v)):
             raise LikelihoodError("parameter 'mu' contains non-finite values")
         out = np.empty(sig.shape[0])
-        with _numpy_backend():
+        with _backend(self._core.backend):
             for h in range(sig.shape[0]):
                 out[h] = self._core.fixed_fit(key, float(mu_v[h]), sig[h])
         return out
@@ -694,7 +714,7 @@ class HistFactoryModel(StatisticalModel):
             raise LikelihoodError(f"parameter 'mu_bounds' must be finite with lo < hi, got {mu_bounds}")
         muhat = np.empty(sig.shape[0])
         nll = np.empty(sig.shape[0])
-        with _numpy_backend():
+        with _backend(self._core.backend):
             for h in range(sig.shape[0]):
                 muhat[h], nll[h] = self._core.free_fit(key, sig[h], lo, None if hi is None else float(hi))
         return FitResult(muhat, nll)
@@ -714,7 +734,7 @@ class HistFactoryModel(StatisticalModel):
         core = self._core
         sig = np.zeros(self.n_regions) if signal is None else np.asarray(signal, dtype=float).reshape(self.n_regions)
         pars, _ = core._setup(float(mu), sig)
-        with _numpy_backend():
+        with _backend(self._core.backend):
             return np.asarray(core.model.expected_data(pars), dtype=float)
 
     @property
@@ -743,7 +763,7 @@ class HistFactoryModel(StatisticalModel):
     def data_vector(self, data: DataKind = "observed") -> NDArray[np.float64]:
         """The pyhf data vector (main bins then auxiliary data) this model fits for ``data``."""
         key = self._key(data)
-        with _numpy_backend():
+        with _backend(self._core.backend):
             return np.array(self._core.data(key), dtype=float)
 
 
