@@ -20,11 +20,15 @@ def test_fakedb_writes_a_fake_that_walk_reads(tmp_path, database_path):
     assert made.exit_code == 0, made.output
     assert "SM-only" in made.output
     data = json.loads((fake / "fake.json").read_text())
-    assert data["seed"] == 4 and data["settings"]["kind"] == "SM" and data["injected"] is None
+    assert data["seed"] == 4
+    assert data["settings"]["kind"] == "SM"
+    assert data["injected"] is None
     again = runner.invoke(cli, ["fakedb", "--database", str(database_path), "--out", str(fake), "--seed", "4"])
-    assert again.exit_code != 0 and "--force" in again.output
+    assert again.exit_code != 0
+    assert "--force" in again.output
     nested = runner.invoke(cli, ["fakedb", "--database", str(fake), "--out", str(tmp_path / "f2"), "--seed", "1"])
-    assert nested.exit_code != 0 and "itself a fake" in nested.output
+    assert nested.exit_code != 0
+    assert "itself a fake" in nested.output
     walked = runner.invoke(cli, ["walk", "--database", str(fake), "--walkers", "1", "--steps", "3",
                                  "--out", str(tmp_path / "run"), "--processes", "1"])
     assert walked.exit_code == 0, walked.output
@@ -44,7 +48,8 @@ def test_fakedb_injection(tmp_path, database_path):
                                "--inject", str(model), "--fixed-signals"])
     assert made.exit_code == 0, made.output
     data = json.loads((fake / "fake.json").read_text())
-    assert data["settings"]["kind"] == "signal-injected" and data["settings"]["fixed_signals"]
+    assert data["settings"]["kind"] == "signal-injected"
+    assert data["settings"]["fixed_signals"]
     assert data["injected"]["masses"] == {"1000006": 900.0, "1000022": 100.0}
     assert any("added" in s for d in data["ul"].values() for t in d.values() for s in t.values())
 
@@ -57,12 +62,15 @@ def test_study_runs_resumes_and_reports(tmp_path, database_path):
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
     result = json.loads((out / "pvalue.json").read_text())
-    assert set(result["fakes"]) == {"fake-000", "fake-001"} and set(result["real"]) == {"real-0"}
+    assert set(result["fakes"]) == {"fake-000", "fake-001"}
+    assert set(result["real"]) == {"real-0"}
     assert result["pvalue"]["n_fakes"] == 2
     refused = runner.invoke(cli, args)
-    assert refused.exit_code != 0 and "--resume" in str(refused.exception) + refused.output
+    assert refused.exit_code != 0
+    assert "--resume" in str(refused.exception) + refused.output
     changed = runner.invoke(cli, [*args[:-2], "--seed", "6", "--resume"])
-    assert changed.exit_code != 0 and "seed" in str(changed.exception) + changed.output
+    assert changed.exit_code != 0
+    assert "seed" in str(changed.exception) + changed.output
     drawn = (out / "fakes" / "fake-001" / "fake.json").stat().st_mtime_ns
     longer = [a if a != "3" else "5" for a in args]  # a study may be extended: more steps, more fakes
     longer[longer.index("--fakes") + 1] = "3"

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from scipy.stats import kstest
 
-from nextsm.fake import FakeDatabaseError, FakeGenerator, FakeSettings, apply_overlay, read_overlay, sr_pvalues
+from nextsm.fake import (
+    FakeDatabaseError,
+    FakeGenerator,
+    FakeSettings,
+    apply_overlay,
+    read_overlay,
+    sr_pvalues,
+)
 from nextsm.likelihoods.limits import upper_limit
 from nextsm.likelihoods.simplified import PoissonGaussian
 
@@ -60,7 +67,8 @@ def test_counts_follow_the_background_model(generator):
     big = idx[generator.background[idx] > 5 * generator.bg_error[idx]]
     pull = (draws[:, big].mean(axis=0) - generator.background[big]) / (
         np.sqrt(generator.background[big] + generator.bg_error[big] ** 2) / np.sqrt(len(draws)))
-    assert abs(pull.mean()) < 0.2 and 0.8 < pull.std() < 1.2
+    assert abs(pull.mean()) < 0.2
+    assert 0.8 < pull.std() < 1.2
 
 
 def test_correlated_regions_have_the_published_covariance(database):
@@ -120,7 +128,8 @@ def test_overlay_round_trip_and_load(generator, database, tmp_path, monkeypatch)
     again = read_overlay(tmp_path / "fake")
     assert again.digest == overlay.digest
     fake = load_database(tmp_path / "fake")
-    assert fake.content_hash != database.content_hash and fake.path == str(tmp_path / "fake")
+    assert fake.content_hash != database.content_hash
+    assert fake.path == str(tmp_path / "fake")
     f, r = generator.folders[0], generator.regions[0]
     assert fake.analysis(f).dataset(r).observed_n == overlay.em[f][r][0]
     # the base database is found through NEXTSM_DATABASE when the recorded path is gone

@@ -72,7 +72,8 @@ def test_fast_critic_with_mu_equals_the_critic_of_the_rescaled_model(machinery):
         assert (scaled.passed, scaled.n_sensitive, scaled.n_excluding) == \
             (rescaled.passed, rescaled.n_sensitive, rescaled.n_excluding)
         for a, b in zip(scaled.results, rescaled.results, strict=True):
-            assert a[:3] == b[:3] and a[3] == pytest.approx(b[3], rel=1e-9)
+            assert a[:3] == b[:3]
+            assert a[3] == pytest.approx(b[3], rel=1e-9)
 
 
 @pytest.mark.database

@@ -31,7 +31,8 @@ def test_closure_summary_counts_content_and_masses(tmp_path):
     out = closure_summary(runs, INJECTED)
     assert [r["same_content"] for r in out["runs"]] == [True, True, False, False]
     assert [r["masses_ok"] for r in out["runs"]] == [True, False, True, False]
-    assert out["same_content"] == pytest.approx(0.5) and out["all_masses_ok"] == pytest.approx(0.5)
+    assert out["same_content"] == pytest.approx(0.5)
+    assert out["all_masses_ok"] == pytest.approx(0.5)
     assert out["particles"]["1000006"] == {"injected_mass": 1000.0, "found": 0.75, "within_tolerance": 0.75}
     assert out["particles"]["1000022"]["within_tolerance"] == pytest.approx(0.75)
     assert out["runs"][0]["K"] == 5.0
@@ -51,5 +52,6 @@ def test_light_squarks_of_any_flavour_match(tmp_path):
     out = closure_summary([run_with_best(tmp_path / "s", {"1000003": 940.0, "1000022": 230.0}),
                            run_with_best(tmp_path / "t", {"1000006": 900.0, "1000022": 250.0})], injected)
     assert [r["same_content"] for r in out["runs"]] == [True, False]
-    assert out["runs"][0]["found"]["1000001"] == 1000003 and out["runs"][0]["masses_ok"]
+    assert out["runs"][0]["found"]["1000001"] == 1000003
+    assert out["runs"][0]["masses_ok"]
     assert out["particles"]["1000001"]["found"] == pytest.approx(0.5)

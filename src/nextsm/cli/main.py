@@ -16,6 +16,7 @@ from nextsm.cli.model import export_slha
 from nextsm.cli.predict import predict
 from nextsm.cli.pvalue import pvalue
 from nextsm.cli.study import study
+from nextsm.cli.surrogate import surrogate
 from nextsm.cli.walk import hiscores, walk
 from nextsm.errors import NextsmError
 
@@ -40,6 +41,7 @@ cli.add_command(hiscores)
 cli.add_command(fakedb)
 cli.add_command(study)
 cli.add_command(pvalue)
+cli.add_command(surrogate)
 
 
 def main() -> None:

@@ -31,12 +31,15 @@ _fmt = fmt_number
 @click.option("--combine", is_flag=True, help="Add combined predictions of analyses with a covariance or pyhf workspaces.")
 @click.option("--all-regions", is_flag=True,
               help="List every signal region (default: per EM analysis only its best expected SR, as SModelS).")
+@click.option("--likelihood", type=click.Choice(["auto", "histfactory", "surrogate"]), default="auto", show_default=True,
+              help="Combined pyhf likelihoods (implies --combine): 'histfactory' = pyhf fits, 'surrogate' = the "
+                   "workspaces' neural surrogates where available (pyhf outside their domain and where missing).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of predictions on standard output.")
 @click.option("--top", type=click.IntRange(min=1), default=30, show_default=True, help="Table: show the N results with largest r_obs.")
 @click.option("--xsec-folder", type=click.Path(exists=True, file_okay=False), default=None,
               help="Reference cross-section tables (default: $NEXTSM_XSEC, then ../shared/data/xsec).")
 def predict(model_file: Path, database_path: str | None, sqrts: tuple[float, ...], combine: bool, all_regions: bool,
-            as_json: bool, top: int, xsec_folder: str | None) -> None:
+            likelihood: str, as_json: bool, top: int, xsec_folder: str | None) -> None:
     """Predictions of the protomodel MODEL_FILE (JSON) for the results of the database.
 
     For every UL map: the predicted σ×BR, r_obs and r_exp; for every efficiency-map signal region the
@@ -50,8 +53,10 @@ def predict(model_file: Path, database_path: str | None, sqrts: tuple[float, ...
     energies = sqrts
     model = ProtoModel.from_json(model_file)
     db, _ = load_with_progress(database_path)
+    combine = combine or likelihood != "auto"
     with workspace_source(db, combine) as source:
-        predictor = Predictor(db, ReferenceCrossSections.load(xsec_folder), source=source)
+        predictor = Predictor(db, ReferenceCrossSections.load(xsec_folder), source=source,
+                              surrogates=likelihood == "surrogate")
         predictions = predictor.predict(model, sqrts=energies, combine=combine,
                                         likelihoods="all" if all_regions else "best")
     if not all_regions:

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 ResultKind = Literal["ul-truncated-gaussian", "ul-observed-only", "single-sr", "best-sr", "sl-v1", "sl-v2",
-                     "histfactory"]
+                     "histfactory", "surrogate"]
 EMMethod = Literal["auto", "histfactory", "sl", "best-sr"]
 EM_METHODS: tuple[EMMethod, ...] = ("auto", "histfactory", "sl", "best-sr")
 

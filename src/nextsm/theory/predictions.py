@@ -210,6 +210,10 @@ class Predictor:
         Largest UL distance within a cluster (SModelS ``maxMassDist``).
     source:
         Database files, needed for pyhf workspaces in combined predictions.
+    surrogates:
+        Combined predictions of analyses with pyhf workspaces use the workspaces' neural surrogates
+        (:func:`nextsm.surrogates.likelihood.surrogate_likelihoods`) where all are available; with ``source``
+        hypotheses outside a surrogate's domain fall back to pyhf.
     include_superseded, ignore_prompt_quantum_numbers:
         See :func:`~nextsm.theory.compiled.compile_database` (defaults as SModelS 3.2.1).
 
@@ -231,6 +235,7 @@ class Predictor:
         source: DatabaseSource | None = None,
         include_superseded: bool = True,
         ignore_prompt_quantum_numbers: bool = True,
+        surrogates: bool = False,
     ) -> None:
         self.compiled = (database if isinstance(database, CompiledDatabase)
                          else compile_database(database, include_superseded=include_superseded,
@@ -241,6 +246,8 @@ class Predictor:
         self.decomposer = Decomposer(sigma_cut_fb=sigma_cut_fb, min_mass_gap=min_mass_gap)
         self.max_mass_dist = float(max_mass_dist)
         self.source = source
+        #: combined predictions of analyses with pyhf workspaces use their neural surrogates where available
+        self.surrogates = bool(surrogates)
         self._match_cache: dict[tuple[Any, ...], tuple[_MatchGroup, ...]] = {}
         self._value_cache: dict[tuple[int, int, str, bytes], float] = {}
         self._stack_cache: dict[tuple[int, bytes], np.ndarray] = {}
@@ -561,6 +568,13 @@ class Predictor:
 
             analysis = self.compiled.database.analysis(folder)
             model = None
+            if self.surrogates and analysis.info.json_files:
+                from nextsm.surrogates.likelihood import surrogate_likelihoods
+
+                found = surrogate_likelihoods(analysis, source=self.source)
+                if found is not None:
+                    self._combined_models[folder] = found[0] if len(found) == 1 else found
+                    return self._combined_models[folder]
             if analysis.has_covariance or (analysis.has_workspaces and self.source is not None):
                 results = efficiency_map_likelihoods(analysis, source=self.source)
                 model = results[0] if len(results) == 1 else results

@@ -1,0 +1,123 @@
+"""``nextsm surrogate``: training sets, training and listing of neural surrogates of pyhf workspaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nextsm.cli.common import database_option
+
+
+@click.group()
+def surrogate() -> None:
+    """Neural surrogates of the full pyhf likelihoods (docs/surrogates.md)."""
+
+
+def _workspace(analysis_name: str, workspace: str | None, database_path: str | None):  # type: ignore[no-untyped-def]
+    from nextsm.database import load_database
+
+    db = load_database(database_path)
+    try:
+        analysis = db.analysis(analysis_name)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    files = list(analysis.info.json_files or {})
+    if not files:
+        raise click.UsageError(f"analysis '{analysis.name}' has no pyhf workspaces (field 'jsonFiles')")
+    if workspace is None:
+        if len(files) > 1:
+            raise click.UsageError(f"analysis '{analysis.name}' has {len(files)} workspaces; pick one with "
+                                   f"--workspace ({', '.join(files)})")
+        workspace = files[0]
+    if workspace not in files:
+        raise click.UsageError(f"--workspace {workspace}: not in jsonFiles of {analysis.name} ({', '.join(files)})")
+    return db, analysis, workspace
+
+
+@surrogate.command("labels")
+@click.argument("analysis_name")
+@database_option
+@click.option("--workspace", default=None, help="Workspace file (needed if the analysis has several).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Training-set folder.")
+@click.option("--n", "n_points", type=click.IntRange(min=1), default=2000, show_default=True, help="Hypotheses.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=25, show_default=True)
+@click.option("--backend", type=click.Choice(["jax", "numpy"]), default="jax", show_default=True,
+              help="pyhf backend of the fits (jax: the 'jax' extra, ~6× faster).")
+def labels_command(analysis_name: str, database_path: str | None, workspace: str | None, out: Path, n_points: int,
+                   seed: int, processes: int, chunk_size: int, backend: str) -> None:
+    """Sample signal hypotheses and label them with pyhf profile fits (resumable: run it again to continue)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from nextsm.surrogates.labels import generate_labels
+
+    _, analysis, workspace = _workspace(analysis_name, workspace, database_path)
+    with Progress(TextColumn(f"[bold]labelling {analysis.name}/{workspace}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("chunks", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = generate_labels(out, analysis, workspace, n=n_points, seed=seed, database=database_path,
+                                 processes=processes, chunk_size=chunk_size, backend=backend, progress=progress)
+    click.echo(f"{len(result.signals)} labelled hypotheses in {out}")
+
+
+@surrogate.command("train")
+@click.argument("labels_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Surrogate path without suffix (writes OUT.json and OUT.npz).")
+@click.option("--hidden", default="128,128,128", show_default=True, help="Hidden layer widths.")
+@click.option("--epochs", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
+                  seed: int) -> None:
+    """Train a surrogate on a training set (the `torch` extra) and save it with its model card."""
+    try:
+        from nextsm.surrogates.train import train_surrogate
+    except ImportError as exc:
+        raise click.UsageError(f"training needs the 'torch' extra: pip install 'nextsm[torch]' ({exc})") from None
+    from nextsm.surrogates.io import save
+    from nextsm.surrogates.labels import load_labels
+
+    data = load_labels(labels_folder)
+    meta = data.meta
+    widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+    card = {"analysis": meta["analysis"], "workspace": meta["file"], "workspace_sha256": meta["workspace_sha256"],
+            "training_set": {"folder": str(labels_folder), "n": len(data.signals), "seed": meta["seed"],
+                             "sampling": meta["sampling"]},
+            "monotonic": True}
+    network, report = train_surrogate(data.signals, data.labels, hidden=widths, epochs=epochs, patience=patience,
+                                      ensemble=ensemble, seed=seed, progress=True,
+                                      name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
+                                      card=card)
+    paths = save(network, out)
+    click.echo(json.dumps(network.card.get("accuracy", {}), indent=1))
+    click.echo(f"saved {paths[0]} and {paths[1]} ({report.seconds:.0f} s of training)")
+
+
+@surrogate.command("list")
+def list_command() -> None:
+    """The surrogates on the search path (shipped ones and $NEXTSM_SURROGATES)."""
+    from nextsm.surrogates.io import load
+    from nextsm.surrogates.registry import surrogate_search_path
+
+    for folder in surrogate_search_path():
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            net = load(path.with_suffix(""))
+            acc = net.card.get("accuracy", {})
+            click.echo(f"{path.with_suffix('')}: {net.name}, {net.n_regions} SRs, {net.n_members} member(s); "
+                       f"accuracy {json.dumps(acc)[:120]}")

@@ -1,0 +1,270 @@
+r"""Training sets for surrogates: signal hypotheses and their exact labels from the full pyhf likelihood.
+
+Labels
+------
+For a workspace with N signal regions and signal yields s (events per SR at μ = 1), the four labels are
+
+.. math:: q_v(s) = -2 \ln\frac{L_v(s)}{L_v(0)} = 2\,[\mathrm{NLL}_v(\mu = 1, s) - \mathrm{NLL}_v(\mu = 0)],
+
+with all nuisance parameters profiled (one constrained fit per label, the background-only fit cached), for the
+data sets v = ``observed``, ``apriori`` (the pre-fit background expectation) and the Asimov data of the
+background-only fit to each, ``asimov_observed`` and ``asimov_apriori`` (what CLs and expected limits need).
+The fits are :class:`~nextsm.likelihoods.histfactory.HistFactoryModel`'s (pyhf, SLSQP); ``backend="jax"`` gives
+them exact gradients.
+
+Sampling strategy (:func:`sample_signals`)
+-------------------------------------------
+The walker and the critics ask for likelihoods from zero signal to well beyond exclusion, for signals spread over
+many SRs and for signals in one or two SRs.  A hypothesis is s = A·d:
+
+* the *shape* d (Σ d = 1) is, with equal probability, *sparse* (1–3 random SRs, Dirichlet(1) weights) or
+  *dense* (all SRs, Dirichlet(α) weights with α ∈ {0.3, 1, 3}, from spiky to flat);
+* the *amplitude* A is set by a target t of the approximate expected test statistic
+  :math:`t \approx A^2 \sum_i d_i^2 / (b_i + \delta b_i^2)` (b_i, δb_i: the database's background and its
+  uncertainty for SR i): t ~ U(0, 10) with probability 0.6, U(10, 30) with 0.25 and log-uniform(30, 1000) with
+  0.15 — most points where exclusion is decided (q ≈ 0–10), the rest up to far beyond it;
+* a fraction of 2 % of the points is exactly zero signal (q = 0).
+
+Everything is drawn from one seeded ``numpy.random.Generator``, so a training set is reproducible from
+(workspace, n, seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nextsm.errors import NextsmError
+
+if TYPE_CHECKING:
+    from nextsm.database.records import Analysis
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+
+__all__ = [
+    "VARIANTS",
+    "LabelSet",
+    "SamplingSettings",
+    "TrainingSetError",
+    "generate_labels",
+    "labels",
+    "load_labels",
+    "sample_signals",
+    "workspace_hash",
+]
+
+VARIANTS = ("observed", "apriori", "asimov_observed", "asimov_apriori")
+FORMAT = "nextsm-labels-1"
+
+
+class TrainingSetError(NextsmError):
+    """A training-set folder cannot be used (other workspace or settings, corrupted chunk)."""
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The mixture of :func:`sample_signals` (module docstring)."""
+
+    p_sparse: float = 0.5
+    dense_alphas: tuple[float, ...] = (0.3, 1.0, 3.0)
+    p_low: float = 0.6
+    p_mid: float = 0.25
+    t_low: float = 10.0
+    t_mid: float = 30.0
+    t_max: float = 1000.0
+    p_zero: float = 0.02
+
+
+def sample_signals(n: int, background: NDArray[np.float64], bg_error: NDArray[np.float64],
+                   rng: np.random.Generator, settings: SamplingSettings | None = None) -> NDArray[np.float64]:
+    """``n`` signal hypotheses (n, N) for SRs with backgrounds ``background`` ± ``bg_error`` (module docstring)."""
+    s = settings or SamplingSettings()
+    b = np.asarray(background, dtype=float)
+    var = np.maximum(b + np.asarray(bg_error, dtype=float) ** 2, 1e-3)
+    n_sr = len(b)
+    out = np.zeros((n, n_sr))
+    for i in range(n):
+        if rng.uniform() < s.p_zero:
+            continue
+        d = np.zeros(n_sr)
+        if rng.uniform() < s.p_sparse or n_sr == 1:
+            k = int(rng.integers(1, min(3, n_sr) + 1))
+            idx = rng.choice(n_sr, size=k, replace=False)
+            d[idx] = rng.dirichlet(np.ones(k))
+        else:
+            d = rng.dirichlet(np.full(n_sr, s.dense_alphas[int(rng.integers(len(s.dense_alphas)))]))
+        u = rng.uniform()
+        if u < s.p_low:
+            t = rng.uniform(0.0, s.t_low)
+        elif u < s.p_low + s.p_mid:
+            t = rng.uniform(s.t_low, s.t_mid)
+        else:
+            t = math.exp(rng.uniform(math.log(s.t_mid), math.log(s.t_max)))
+        out[i] = math.sqrt(t / float(np.sum(d * d / var))) * d
+    return out
+
+
+def labels(model: HistFactoryModel, signals: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The four labels (H, 4) of ``signals`` (H, N), in the order of :data:`VARIANTS`."""
+    sig = np.atleast_2d(np.asarray(signals, dtype=float))
+    out = np.empty((sig.shape[0], len(VARIANTS)))
+    views = [(model, "observed"), (model, "apriori"), (model.asimov("observed"), "observed"),
+             (model.asimov("apriori"), "apriori")]
+    for j, (view, data) in enumerate(views):
+        out[:, j] = 2.0 * (view.nll(1.0, sig, data=data) - view.nll(0.0, sig, data=data))  # type: ignore[arg-type]
+    return out
+
+
+def workspace_hash(analysis: Analysis, file: str, source: Any) -> str:
+    """sha256 of the workspace file as stored in the database (identifies what a surrogate was trained on)."""
+    return hashlib.sha256(source.read_bytes(f"{analysis.folder}/{file}")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A training set: hypotheses, labels and where they come from."""
+
+    signals: NDArray[np.float64]
+    labels: NDArray[np.float64]
+    meta: dict[str, Any]
+
+
+def _chunk_path(folder: Path, k: int) -> Path:
+    return folder / f"labels-{k:04d}.npy"
+
+
+def _label_chunks(database: str | None, analysis_name: str, file: str, folder: str, chunks: list[int],
+                  chunk_size: int, backend: str) -> list[int]:
+    """Worker: label the given chunks of ``folder/signals.npy`` with one model (built once per process)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # one thread per process: the processes are the parallelism (XLA would otherwise spin on every core)
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    from nextsm.database import DatabaseSource, load_database
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+
+    db = load_database(database)
+    signals = np.load(Path(folder) / "signals.npy", allow_pickle=False)
+    with DatabaseSource(db.path) as source:
+        model = HistFactoryModel.from_analysis(db.analysis(analysis_name), file, source, backend=backend)
+        regions = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))["regions"]
+        if list(model.region_names) != list(regions):
+            raise TrainingSetError(f"{folder}: the workspace's signal regions {list(model.region_names)} differ "
+                                   f"from the training set's {regions}")
+        for k in chunks:
+            path = _chunk_path(Path(folder), k)
+            if path.exists():
+                continue
+            values = labels(model, signals[k * chunk_size:(k + 1) * chunk_size])
+            tmp = path.with_name(path.stem + ".tmp.npy")
+            np.save(tmp, values, allow_pickle=False)
+            tmp.replace(path)
+    return chunks
+
+
+def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: str, *, n: int, seed: int,
+                    database: str | None = None, processes: int = 1, chunk_size: int = 25, backend: str = "numpy",
+                    settings: SamplingSettings | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> LabelSet:
+    """Generate (or resume) the training set of workspace ``file`` of ``analysis`` in ``folder``.
+
+    ``folder/manifest.json`` records the workspace hash, n, seed and sampling settings, ``folder/signals.npy``
+    the hypotheses, ``folder/labels-KKKK.npy`` the labels chunk by chunk (written atomically), so a killed run
+    resumes with no finished chunk lost.  ``progress(done, total)`` is called after each chunk.
+    """
+    from nextsm.database import DatabaseSource, load_database
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    db = load_database(database)
+    with DatabaseSource(db.path) as source:
+        digest = workspace_hash(analysis, file, source)
+    regions = _regions(analysis, file)
+    settings = settings or SamplingSettings()
+    meta = {"format": FORMAT, "analysis": analysis.name, "file": file, "workspace_sha256": digest, "n": n,
+            "seed": seed, "regions": list(regions), "variants": list(VARIANTS), "sampling": asdict(settings),
+            "chunk_size": chunk_size}
+    meta = json.loads(json.dumps(meta))  # as it reads back (tuples become lists)
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        old = json.loads(manifest.read_text(encoding="utf-8"))
+        for key in ("analysis", "file", "workspace_sha256", "n", "seed", "sampling", "chunk_size"):
+            if old.get(key) != meta[key]:
+                raise TrainingSetError(f"{manifest}: field '{key}' is {old.get(key)!r}, this request has "
+                                       f"{meta[key]!r}; use another folder")
+    else:
+        b = np.array([analysis.dataset(r).expected_bg or 1.0 for r in regions])
+        db_err = np.array([analysis.dataset(r).bg_error or 0.0 for r in regions])
+        signals = sample_signals(n, b, db_err, np.random.default_rng(seed), settings)
+        np.save(out / "signals.npy", signals, allow_pickle=False)
+        manifest.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    n_chunks = math.ceil(n / chunk_size)
+    todo = [k for k in range(n_chunks) if not _chunk_path(out, k).exists()]
+    done = n_chunks - len(todo)
+    if progress is not None:
+        progress(done, n_chunks)
+    if todo:
+        groups = [todo[i::processes] for i in range(min(processes, len(todo)))]
+        if processes == 1:
+            for k in todo:
+                _label_chunks(database, analysis.name, file, str(out), [k], chunk_size, backend)
+                done += 1
+                if progress is not None:
+                    progress(done, n_chunks)
+        else:
+            # one task per chunk list; a process labels its chunks with one model (compiled once)
+            with ProcessPoolExecutor(max_workers=processes) as pool:
+                futures = [pool.submit(_label_chunks, database, analysis.name, file, str(out), g, chunk_size,
+                                       backend) for g in groups]
+                pending = set(futures)
+                while pending:
+                    _, pending = wait(pending, timeout=2.0)
+                    if progress is not None:
+                        progress(sum(_chunk_path(out, k).exists() for k in range(n_chunks)), n_chunks)
+                for f in futures:
+                    f.result()  # re-raise a worker's error
+    return load_labels(out)
+
+
+def _regions(analysis: Analysis, file: str) -> Sequence[str]:
+    from nextsm.likelihoods.factory import _workspace_regions
+
+    entry = (analysis.info.json_files or {}).get(file)
+    if entry is None:
+        raise TrainingSetError(f"analysis '{analysis.name}' has no workspace '{file}' in jsonFiles")
+    return _workspace_regions(entry)
+
+
+def load_labels(folder: str | os.PathLike[str]) -> LabelSet:
+    """The (finished part of the) training set in ``folder``."""
+    out = Path(folder)
+    manifest = out / "manifest.json"
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingSetError(f"{manifest}: no such file (not a training-set folder)") from None
+    if meta.get("format") != FORMAT:
+        raise TrainingSetError(f"{manifest}: field 'format' must be {FORMAT!r}, got {meta.get('format')!r}")
+    signals = np.load(out / "signals.npy", allow_pickle=False)
+    size = int(meta["chunk_size"])
+    rows, values = [], []
+    for k in range(math.ceil(len(signals) / size)):
+        path = _chunk_path(out, k)
+        if path.exists():
+            chunk = np.load(path, allow_pickle=False)
+            expected = min(size, len(signals) - k * size)
+            if chunk.shape != (expected, len(VARIANTS)):
+                raise TrainingSetError(f"{path}: shape {chunk.shape}, expected {(expected, len(VARIANTS))}")
+            rows.append(signals[k * size:k * size + expected])
+            values.append(chunk)
+    if not rows:
+        return LabelSet(np.zeros((0, signals.shape[1])), np.zeros((0, len(VARIANTS))), meta)
+    return LabelSet(np.concatenate(rows), np.concatenate(values), meta)

@@ -1,0 +1,58 @@
+"""Training sets: the sampling strategy, exact labels from pyhf, resumable generation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nextsm.surrogates.labels import (
+    VARIANTS,
+    SamplingSettings,
+    TrainingSetError,
+    generate_labels,
+    labels,
+    load_labels,
+    sample_signals,
+)
+
+
+def test_sampling_is_reproducible_and_covers_the_targets():
+    b, db = np.array([10.0, 3.0, 0.5, 40.0]), np.array([2.0, 1.0, 0.3, 5.0])
+    s = sample_signals(4000, b, db, np.random.default_rng(3))
+    np.testing.assert_array_equal(s, sample_signals(4000, b, db, np.random.default_rng(3)))
+    assert s.shape == (4000, 4)
+    assert np.all(s >= 0)
+    nonzero = np.count_nonzero(s, axis=1)
+    settings = SamplingSettings()
+    assert np.mean(nonzero == 0) == pytest.approx(settings.p_zero, abs=0.01)
+    assert np.mean((nonzero >= 1) & (nonzero <= 3)) > 0.4  # sparse shapes
+    assert np.mean(nonzero == 4) > 0.4  # dense shapes
+    t = np.sum(s**2 / (b + db**2), axis=1)  # the approximate expected q the amplitudes were set by
+    assert np.mean(t[nonzero > 0] < 10) == pytest.approx(settings.p_low, abs=0.03)
+    assert t.max() <= settings.t_max * (1 + 1e-9)
+    # the first hypotheses do not depend on how many are drawn (a training set can grow)
+    np.testing.assert_array_equal(sample_signals(10, b, db, np.random.default_rng(3)), s[:10])
+
+
+@pytest.mark.database
+def test_labels_match_direct_fits_and_generation_resumes(tmp_path, database, database_source):
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+
+    analysis = database.analysis("ATLAS-SUSY-2018-04-eff")
+    file = next(iter(analysis.info.json_files))
+    out = tmp_path / "set"
+    first = generate_labels(out, analysis, file, n=2, seed=2, chunk_size=1, backend="numpy")
+    assert first.signals.shape == (2, 2)
+    assert first.labels.shape == (2, len(VARIANTS))
+    model = HistFactoryModel.from_analysis(analysis, file, database_source)
+    np.testing.assert_allclose(labels(model, first.signals[:1]), first.labels[:1], rtol=1e-6, atol=1e-6)
+    s = first.signals[1:2]
+    direct = 2 * (model.nll(1.0, s, data="apriori") - model.nll(0.0, s, data="apriori"))
+    assert first.labels[1, 1] == pytest.approx(direct[0], rel=1e-6, abs=1e-6)
+    # a killed run loses at most the unfinished chunk: delete one, run again, get the same set
+    (out / "labels-0001.npy").unlink()
+    assert len(load_labels(out).signals) == 1
+    again = generate_labels(out, analysis, file, n=2, seed=2, chunk_size=1, backend="numpy")
+    np.testing.assert_allclose(again.labels, first.labels, rtol=1e-6, atol=1e-6)
+    with pytest.raises(TrainingSetError, match="seed"):
+        generate_labels(out, analysis, file, n=2, seed=3, chunk_size=1, backend="numpy")
