@@ -83,8 +83,12 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
 @click.option("--patience", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads (more threads on a busy 2-core machine are slower).")
+@click.option("--reference-points", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Labelled hypotheses kept out of training and stored in the card (the contract test's check).")
 def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
-                  seed: int) -> None:
+                  seed: int, threads: int, reference_points: int) -> None:
     """Train a surrogate on a training set (the `torch` extra) and save it with its model card."""
     try:
         from nextsm.surrogates.train import train_surrogate
@@ -95,13 +99,19 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
 
     data = load_labels(labels_folder)
     meta = data.meta
+    if len(data.signals) <= 2 * reference_points:
+        raise click.UsageError(f"{labels_folder}: {len(data.signals)} labelled hypotheses are too few")
+    # the last hypotheses never enter training: exact pyhf q's for the card (tests/surrogates/test_contract.py)
+    signals, labels = data.signals[:-reference_points], data.labels[:-reference_points]
+    ref_s, ref_q = data.signals[-reference_points:], data.labels[-reference_points:]
     widths = tuple(int(w) for w in hidden.split(",") if w.strip())
     card = {"analysis": meta["analysis"], "workspace": meta["file"], "workspace_sha256": meta["workspace_sha256"],
             "training_set": {"folder": str(labels_folder), "n": len(data.signals), "seed": meta["seed"],
                              "sampling": meta["sampling"]},
-            "monotonic": True}
-    network, report = train_surrogate(data.signals, data.labels, hidden=widths, epochs=epochs, patience=patience,
-                                      ensemble=ensemble, seed=seed, progress=True,
+            "monotonic": True, "monotonic_tolerance": 0.05,  # the accuracy target on |Δq|
+            "reference_points": {"signal": ref_s.tolist(), "q": ref_q.tolist(), "atol": 0.5, "rtol": 0.05}}
+    network, report = train_surrogate(signals, labels, hidden=widths, epochs=epochs, patience=patience,
+                                      ensemble=ensemble, seed=seed, progress=True, threads=threads,
                                       name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
                                       card=card)
     paths = save(network, out)

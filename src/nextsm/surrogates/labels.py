@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nextsm.errors import NextsmError
+from nextsm.surrogates.network import VARIANTS
 
 if TYPE_CHECKING:
     from nextsm.database.records import Analysis
@@ -62,7 +63,6 @@ __all__ = [
     "workspace_hash",
 ]
 
-VARIANTS = ("observed", "apriori", "asimov_observed", "asimov_apriori")
 FORMAT = "nextsm-labels-1"
 
 
