@@ -33,9 +33,11 @@ def _pyhf_limits(surrogate: str, shapes: list[list[float]], backend: str) -> lis
         model = HistFactoryModel.from_analysis(db.analysis(net.card["analysis"]), net.card["workspace"], source,
                                                backend=backend)
         out = []
-        for s in shapes:
+        for k, s in enumerate(shapes):
             sig = np.array([s])
+            t0 = time.perf_counter()
             out.append((float(model.upper_limit(sig)[0]), float(model.upper_limit(sig, expected="apriori")[0])))
+            print(f"  pyhf limits {k + 1}/{len(shapes)} in {time.perf_counter() - t0:.1f} s", flush=True)
     return out
 
 
