@@ -1,0 +1,64 @@
+"""nextsm surrogate labels / train / list, and the shipped surrogate in the list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nextsm.cli.main import cli
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "surrogates" / "atlas-susy-2018-04-labels"
+
+
+def training_set(folder: Path) -> Path:
+    """The stored 600-point pyhf fixture as a training-set folder (what `surrogate labels` writes)."""
+    data = np.load(f"{FIXTURE}.npz", allow_pickle=False)
+    meta = json.loads(Path(f"{FIXTURE}.json").read_text())
+    meta["chunk_size"] = 600
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(meta))
+    np.save(folder / "signals.npy", data["signals"], allow_pickle=False)
+    np.save(folder / "labels-0000.npy", data["labels"], allow_pickle=False)
+    return folder
+
+
+def test_train_writes_a_surrogate_with_its_card_and_list_finds_it(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    runner = CliRunner()
+    out = tmp_path / "mine" / "ATLAS-SUSY-2018-04-eff__SRcombined"
+    out.parent.mkdir()
+    result = runner.invoke(cli, ["surrogate", "train", str(training_set(tmp_path / "set")), "--out", str(out),
+                                 "--hidden", "16,16", "--epochs", "30", "--patience", "10"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.with_suffix(".json").read_text())["card"]
+    assert card["analysis"] == "ATLAS-SUSY-2018-04-eff"
+    assert card["workspace"] == "SRcombined.json"
+    assert len(card["workspace_sha256"]) == 64
+    assert len(card["reference_points"]["signal"]) == 40  # kept out of training
+    assert card["training"]["size"] == 560
+    monkeypatch.setenv("NEXTSM_SURROGATES", str(out.parent))
+    listed = runner.invoke(cli, ["surrogate", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert str(out) in listed.output
+    assert "src/nextsm/surrogates/data/ATLAS-SUSY-2018-04-eff__SRcombined" in listed.output
+
+
+@pytest.mark.database
+def test_labels_command_refuses_unknown_analyses_and_workspaces(tmp_path, database_path):
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["surrogate", "labels", "NO-SUCH-ANALYSIS", "--database", str(database_path),
+                              "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0
+    assert "NO-SUCH-ANALYSIS" in bad.output
+    several = runner.invoke(cli, ["surrogate", "labels", "ATLAS-SUSY-2018-14-eff", "--database", str(database_path),
+                                  "--out", str(tmp_path / "y")])
+    assert several.exit_code != 0
+    assert "--workspace" in several.output
+    none = runner.invoke(cli, ["surrogate", "labels", "CMS-SUS-19-006", "--database", str(database_path),
+                               "--out", str(tmp_path / "z")])
+    assert none.exit_code != 0
+    assert "no pyhf workspaces" in none.output
