@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +16,26 @@ database_option = click.option(
     help="SModelS database folder or .tar.gz (default: $NEXTSM_DATABASE, then ../shared/data/...).",
 )
 no_cache_option = click.option("--no-cache", is_flag=True, help="Ignore the compiled cache (cold build).")
+
+
+def fake_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How fakes are drawn (``nextsm.fake.FakeSettings``): --fudge, --inject, --fixed-backgrounds, --fixed-signals,
+    --max-mass-dist (shared by ``nextsm fakedb`` and ``nextsm study``)."""
+    options = [
+        click.option("--fudge", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True,
+                     help="Factor on every background uncertainty of the fakes."),
+        click.option("--inject", "inject_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=None, help="Protomodel JSON whose predicted signal is added (closure tests)."),
+        click.option("--fixed-backgrounds", is_flag=True,
+                     help="No background fluctuation: counts = expected backgrounds, UL_obs = UL_exp."),
+        click.option("--fixed-signals", is_flag=True, help="Add the injected yields themselves (no Poisson draw)."),
+        click.option("--max-mass-dist", type=click.FloatRange(min=0.0, min_open=True), default=100.0,
+                     show_default=True,
+                     help="GeV: the injected σ×BR is added to UL-map points this close to the model's masses."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def load_with_progress(path: str | None, *, no_cache: bool = False) -> tuple[Database, LoadInfo]:

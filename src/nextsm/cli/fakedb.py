@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nextsm.cli.common import database_option
+from nextsm.cli.common import database_option, fake_options
 
 
 @click.command()
@@ -15,14 +15,7 @@ from nextsm.cli.common import database_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder of the fake (gets fake.json; pass it to --database of the other commands).")
 @click.option("--seed", type=int, required=True, help="Seed of numpy's default_rng for this fake.")
-@click.option("--fudge", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True,
-              help="Factor on every background uncertainty.")
-@click.option("--inject", "inject_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Protomodel JSON whose predicted signal is added.")
-@click.option("--fixed-backgrounds", is_flag=True, help="Counts = expected backgrounds, UL_obs = UL_exp (no draw).")
-@click.option("--fixed-signals", is_flag=True, help="Add the injected yields themselves (no Poisson draw).")
-@click.option("--max-mass-dist", type=click.FloatRange(min=0.0, min_open=True), default=100.0, show_default=True,
-              help="GeV: the injected σ×BR is added to UL-map points this close to the model's masses.")
+@fake_options
 @click.option("--no-workspaces", is_flag=True,
               help="Do not fake the pyhf workspaces (saves their ~10 s set-up; the walker does not use them).")
 @click.option("--force", is_flag=True, help="Overwrite an existing fake in --out.")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from nextsm.cli.common import database_option
+from nextsm.cli.common import database_option, fake_options
 
 
 @click.command()
@@ -20,14 +20,7 @@ from nextsm.cli.common import database_option
 @click.option("--walkers", type=click.IntRange(min=1), default=4, show_default=True, help="Walkers per run.")
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Steps per walker.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Fake i uses seed + i, real run i seed + 1000 + i.")
-@click.option("--fudge", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True,
-              help="Factor on every background uncertainty of the fakes.")
-@click.option("--inject", "inject_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Protomodel JSON injected into every fake (closure test).")
-@click.option("--fixed-backgrounds", is_flag=True, help="Fakes without background fluctuations (technical closure).")
-@click.option("--fixed-signals", is_flag=True, help="Injected yields without Poisson fluctuations.")
-@click.option("--max-mass-dist", type=click.FloatRange(min=0.0, min_open=True), default=100.0, show_default=True,
-              help="GeV: UL-map points this close to the injected masses get its σ×BR.")
+@fake_options
 @click.option("--rule", type=click.Choice(["rjmcmc", "2021"]), default="rjmcmc", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the study in --out.")
 @click.option("--processes", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")

@@ -13,7 +13,7 @@ from typing import Any
 
 from nextsm.machine.combinability import Combinability
 from nextsm.machine.critics import CriticVerdict, fast_critic, slow_critic
-from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results
+from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results, uncapped
 from nextsm.model.errors import ModelError
 from nextsm.model.particles import LSP, PARTICLES
 from nextsm.model.protomodel import ProtoModel
@@ -90,7 +90,7 @@ def explain(model: ProtoModel, predictor: Predictor, combinability: Combinabilit
                        {"signal_events": sum(p.yields) * ts.mu_hat})
         rows.append(row)
     fast = fast_critic(predictions)
-    slow = slow_critic(likelihood_results(predictions, predictor, cap_excess=False), combinability)
+    slow = slow_critic(uncapped(results), combinability)
     particles: dict[int, float | None] = {}
     analyses: dict[str, float] = {}
     if contributions:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from nextsm.machine.combiner import best_combination, combinability_matrix
 from nextsm.machine.joint import JointModel
 from nextsm.theory.predictions import Predictor, TheoryPrediction, best_results
 
-__all__ = ["KStatistic", "LikelihoodResult", "k_statistic", "likelihood_results"]
+__all__ = ["KStatistic", "LikelihoodResult", "k_statistic", "likelihood_results", "uncapped"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,15 @@ def likelihood_results(predictions: Sequence[TheoryPrediction], predictor: Predi
         experiment = predictor.compiled.database.analysis(p.folder).info.experiment
         out.append(LikelihoodResult(p, found[0], found[1], ResultId(p.analysis, p.sqrts, experiment, p.dataset)))
     return out
+
+
+def uncapped(results: Sequence[LikelihoodResult]) -> list[LikelihoodResult]:
+    """The same results with the UL maps' excess cap removed (what the critics judge with, see
+    :func:`likelihood_results`); the other likelihoods are shared, not rebuilt."""
+    from nextsm.likelihoods.ul_gaussian import TruncatedGaussian
+
+    return [replace(r, model=replace(r.model, cap_excess=False))
+            if isinstance(r.model, TruncatedGaussian) and r.model.cap_excess else r for r in results]
 
 
 def _joint(results: Sequence[LikelihoodResult]) -> tuple[JointModel, np.ndarray]:

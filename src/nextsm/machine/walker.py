@@ -36,7 +36,7 @@ from nextsm.machine.combinability import Combinability
 from nextsm.machine.critics import fast_critic, slow_critic
 from nextsm.machine.moves import MoveSettings, log_parameter_prior, propose, trim_unused
 from nextsm.machine.store import RunStore, StepRecord
-from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results
+from nextsm.machine.teststatistic import KStatistic, k_statistic, likelihood_results, uncapped
 from nextsm.model.particles import LSP
 from nextsm.model.protomodel import ProtoModel
 from nextsm.theory.predictions import Predictor, best_results
@@ -74,7 +74,7 @@ def evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinabili
     predictions = predictor.predict(model, xsecs=xsecs, likelihoods="none")
     results = likelihood_results(predictions, predictor)
     r_max = max((p.r_obs for p in best_results(predictions) if p.r_obs is not None), default=0.0)
-    slow = slow_critic(likelihood_results(predictions, predictor, cap_excess=False), combinability)
+    slow = slow_critic(uncapped(results), combinability)
     caps = [r_cap / r_max if r_max > 0 else math.inf,
             1.0 / slow.r_combined if slow.r_combined else math.inf]
     mu_max = 0.999 * min(caps)

@@ -143,8 +143,9 @@ def _chunk_path(folder: Path, k: int) -> Path:
 
 
 def _label_chunks(database: str | None, analysis_name: str, file: str, folder: str, chunks: list[int],
-                  chunk_size: int, backend: str) -> list[int]:
-    """Worker: label the given chunks of ``folder/signals.npy`` with one model (built once per process)."""
+                  chunk_size: int, backend: str, on_chunk: Callable[[], None] | None = None) -> list[int]:
+    """Worker: label the given chunks of ``folder/signals.npy`` with one model (built once per process);
+    ``on_chunk`` is called after each chunk (in-process progress)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # one thread per process: the processes are the parallelism (XLA would otherwise spin on every core)
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
@@ -167,6 +168,8 @@ def _label_chunks(database: str | None, analysis_name: str, file: str, folder: s
             tmp = path.with_name(path.stem + ".tmp.npy")
             np.save(tmp, values, allow_pickle=False)
             tmp.replace(path)
+            if on_chunk is not None:
+                on_chunk()
     return chunks
 
 
@@ -214,11 +217,14 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
     if todo:
         groups = [todo[i::processes] for i in range(min(processes, len(todo)))]
         if processes == 1:
-            for k in todo:
-                _label_chunks(database, analysis.name, file, str(out), [k], chunk_size, backend)
-                done += 1
+            counter = [done]
+
+            def one_more() -> None:
+                counter[0] += 1
                 if progress is not None:
-                    progress(done, n_chunks)
+                    progress(counter[0], n_chunks)
+
+            _label_chunks(database, analysis.name, file, str(out), todo, chunk_size, backend, one_more)
         else:
             # one task per chunk list; a process labels its chunks with one model (compiled once)
             with ProcessPoolExecutor(max_workers=processes) as pool:
