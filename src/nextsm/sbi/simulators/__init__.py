@@ -1,0 +1,18 @@
+"""Simulators of weighted events with morphing weights (:class:`Simulator`), and the exact toy."""
+
+from __future__ import annotations
+
+from nextsm.sbi.errors import SBIError
+from nextsm.sbi.simulators.base import ExactSimulator, Simulator
+from nextsm.sbi.simulators.toy import ToyConfig, ToyEFTSimulator
+
+__all__ = ["SIMULATOR_NAMES", "ExactSimulator", "Simulator", "ToyConfig", "ToyEFTSimulator", "get_simulator"]
+
+SIMULATOR_NAMES = ("toy",)
+
+
+def get_simulator(name: str) -> Simulator:
+    """The simulator called ``name`` with its default configuration (``toy``; the Pythia WH chain later)."""
+    if name == "toy":
+        return ToyEFTSimulator()
+    raise SBIError(f"parameter 'name': unknown simulator {name!r}, available: {', '.join(SIMULATOR_NAMES)}")
