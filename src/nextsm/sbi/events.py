@@ -95,7 +95,7 @@ class WeightedEvents:
         if not 0.0 < fraction < 1.0:
             raise SBIError(f"parameter 'fraction' must be in (0, 1), got {fraction}")
         perm = rng.permutation(len(self))
-        k = int(round(fraction * len(self)))
+        k = round(fraction * len(self))
         return self.subset(perm[:k], rescale=True), self.subset(perm[k:], rescale=True)
 
 

@@ -316,7 +316,7 @@ class ToyEFTSimulator:
             raise SBIError(f"parameter 'n' must be >= 2, got {n}")
         if not 0.0 < signal_fraction < 1.0:
             raise SBIError(f"parameter 'signal_fraction' must be in (0, 1), got {signal_fraction}")
-        n_s = max(1, min(n - 1, int(round(signal_fraction * n))))
+        n_s = max(1, min(n - 1, round(signal_fraction * n)))
         n_b = n - n_s
         z_s, q_ratio = self._signal_proposal(n_s, rng)
         w_s = self.config.sigma_s * self.matrix_element_squared(z_s, self.morphing.benchmarks).T * q_ratio[:, None] / n_s
