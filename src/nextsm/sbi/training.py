@@ -1,0 +1,231 @@
+r"""Training of the estimators with tensor-level batching (PyTorch, the ``sbi`` extra).
+
+No per-sample ``Dataset``/``DataLoader``: the rows of a :class:`~nextsm.sbi.sampling.TrainingSet` become a
+handful of tensors once, every epoch shuffles an index tensor (a seeded ``torch.Generator``) and slices it
+into mini-batches.  Rows carry weights (1 for unweighted samples, normalised morphing weights for
+:func:`~nextsm.sbi.sampling.weighted_ratio_set`); the batch loss is
+:math:`\sum_i v_i \ell_i / \sum_i v_i`.  Score terms use :math:`\hat t = \nabla_\theta \log\hat r` by autograd
+with ``create_graph=True`` only for the methods that need it (ALICES, CASCAL, RASCAL).
+
+Procedure: a seeded validation split, Adam with an exponential learning-rate decay from ``lr`` to
+``lr_final``, early stopping after ``patience`` epochs without a better validation loss, the best epoch's
+weights restored.  Network initialisation happens inside :func:`torch.random.fork_rng`, seeded from the
+numpy generator, so the global torch RNG is untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import nn
+
+from nextsm.sbi._torch import torch_generator
+from nextsm.sbi.errors import SBIError
+from nextsm.sbi.estimators import RATIO_METHODS, SCORE_METHODS, Estimator
+from nextsm.sbi.estimators.losses import needs_score, ratio_loss, score_loss
+from nextsm.sbi.estimators.ratio import MorphingAwareRatio, ParametrizedRatio
+from nextsm.sbi.estimators.score import ScoreNet
+from nextsm.sbi.sampling import TrainingSet
+
+__all__ = ["TrainConfig", "TrainHistory", "build_member", "train_estimator", "train_member"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (validated on construction).
+
+    Attributes
+    ----------
+    hidden:
+        Hidden-layer widths.
+    activation:
+        ``tanh`` (default, smooth scores), ``relu``, ``silu`` or ``sigmoid``.
+    epochs, batch_size:
+        Maximum epochs and rows per mini-batch.
+    lr, lr_final:
+        Initial and final learning rate (exponential decay over ``epochs``).
+    weight_decay:
+        Adam L2 penalty.
+    alpha:
+        Weight of the score term (ALICES, CASCAL, RASCAL).
+    validation_fraction, patience:
+        Held-out share of rows and early-stopping patience in epochs.
+    morphing_aware:
+        Use :class:`~nextsm.sbi.estimators.MorphingAwareRatio` (needs ``xsec_form``) instead of a
+        parametrised MLP on (x, θ).
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    epochs: int = 30
+    batch_size: int = 512
+    lr: float = 2e-3
+    lr_final: float = 1e-4
+    weight_decay: float = 0.0
+    alpha: float = 1.0
+    validation_fraction: float = 0.2
+    patience: int = 6
+    morphing_aware: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checks = {"hidden": len(self.hidden) >= 1 and min(self.hidden) >= 1, "epochs": self.epochs >= 1,
+                  "batch_size": self.batch_size >= 1, "lr": self.lr > 0, "lr_final": 0 < self.lr_final <= self.lr,
+                  "weight_decay": self.weight_decay >= 0, "alpha": self.alpha >= 0,
+                  "validation_fraction": 0 < self.validation_fraction < 1, "patience": self.patience >= 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise SBIError(f"TrainConfig field '{name}' has an invalid value {getattr(self, name)!r}")
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch training and validation losses, the best epoch and the wall time."""
+
+    train: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+
+
+def _stats(v: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    w = np.ones(v.shape[0]) if w is None else w
+    w = w / w.sum()
+    mean = w @ v
+    std = np.sqrt(w @ (v - mean) ** 2)
+    return mean, np.where(std > 1e-12, std, 1.0)
+
+
+def build_member(method: str, data: TrainingSet, config: TrainConfig, *,
+                 xsec_form: ArrayLike | None = None) -> nn.Module:
+    """An untrained member whose input scalings are fitted to ``data``."""
+    n_x, n_theta = data.x.shape[1], data.theta.shape[1]
+    x_mean, x_std = _stats(data.x)
+    if method in SCORE_METHODS:
+        t_mean, t_std = _stats(data.t_xz, data.sample_weight)
+        return ScoreNet(n_x, n_theta, config.hidden, config.activation, x_mean=x_mean, x_std=x_std,
+                        t_mean=t_mean, t_std=t_std, theta_ref=data.theta_ref)
+    if method not in RATIO_METHODS:
+        raise SBIError(f"parameter 'method' is {method!r}, expected one of {RATIO_METHODS + SCORE_METHODS}")
+    if config.morphing_aware:
+        if xsec_form is None:
+            raise SBIError("parameter 'xsec_form' is required with morphing_aware=True")
+        return MorphingAwareRatio(n_x, n_theta, config.hidden, config.activation, x_mean=x_mean, x_std=x_std,
+                                  theta_ref=data.theta_ref, xsec_form=xsec_form)
+    th_mean, th_std = _stats(data.theta)
+    return ParametrizedRatio(n_x, n_theta, config.hidden, config.activation, x_mean=x_mean, x_std=x_std,
+                             theta_mean=th_mean, theta_std=th_std, theta_ref=data.theta_ref)
+
+
+def _batch_loss(method: str, model: nn.Module, t: dict[str, torch.Tensor], idx: torch.Tensor, alpha: float,
+                create_graph: bool) -> torch.Tensor:
+    w = t["w"][idx]
+    if method in SCORE_METHODS:
+        per_row = score_loss(model(t["x"][idx]), t["t"][idx])
+    else:
+        theta = t["theta"][idx]
+        if needs_score(method):
+            theta = theta.clone().requires_grad_(True)
+        logit = model(t["x"][idx], theta)
+        t_hat = None
+        if needs_score(method):
+            (t_hat,) = torch.autograd.grad(logit.sum(), theta, create_graph=create_graph)
+        per_row = ratio_loss(method, logit, t["y"][idx], t["r"][idx], t_hat, t["t"][idx], alpha)
+    return (w * per_row).sum() / w.sum().clamp_min(1e-30)
+
+
+def train_member(method: str, model: nn.Module, data: TrainingSet, config: TrainConfig,
+                 rng: np.random.Generator, *, progress: Callable[[int, float, float], None] | None = None
+                 ) -> TrainHistory:
+    """Train ``model`` in place on ``data``; returns the :class:`TrainHistory`."""
+    start = time.perf_counter()
+    finite = np.isfinite(data.log_r_xz) & np.all(np.isfinite(data.t_xz), axis=1) & (data.sample_weight > 0)
+    rows = np.flatnonzero(finite)
+    if rows.size < 4:
+        raise SBIError("parameter 'data' has fewer than 4 usable rows")
+    rows = rng.permutation(rows)
+    n_val = max(1, round(config.validation_fraction * rows.size))
+    val_rows, train_rows = rows[:n_val], rows[n_val:]
+    t = {"x": torch.tensor(data.x, dtype=torch.float32), "theta": torch.tensor(data.theta, dtype=torch.float32),
+         "y": torch.tensor(data.y, dtype=torch.float32),
+         "r": torch.tensor(np.nan_to_num(data.log_r_xz), dtype=torch.float32),
+         "t": torch.tensor(np.nan_to_num(data.t_xz), dtype=torch.float32),
+         "w": torch.tensor(data.sample_weight, dtype=torch.float32)}
+    train_idx, val_idx = torch.from_numpy(train_rows), torch.from_numpy(val_rows)
+    gen = torch_generator(rng)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gamma = (config.lr_final / config.lr) ** (1.0 / max(config.epochs - 1, 1))
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+    history = TrainHistory()
+    best, best_state, stale = np.inf, None, 0
+    for epoch in range(config.epochs):
+        model.train()
+        perm = train_idx[torch.randperm(train_idx.numel(), generator=gen)]
+        total, count = 0.0, 0
+        for i in range(0, perm.numel(), config.batch_size):
+            idx = perm[i:i + config.batch_size]
+            loss = _batch_loss(method, model, t, idx, config.alpha, create_graph=True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * idx.numel()
+            count += idx.numel()
+        sched.step()
+        model.eval()
+        val = float(np.mean([float(_batch_loss(method, model, t, val_idx[i:i + 8192], config.alpha, False).detach())
+                             for i in range(0, val_idx.numel(), 8192)]))
+        history.train.append(total / max(count, 1))
+        history.validation.append(val)
+        if progress is not None:
+            progress(epoch, history.train[-1], val)
+        if val < best - 1e-7:
+            best, stale, history.best_epoch = val, 0, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def train_estimator(method: str, data: TrainingSet, config: TrainConfig, rng: np.random.Generator, *,
+                    parameter_names: tuple[str, ...], observable_names: tuple[str, ...],
+                    xsec_form: ArrayLike | None = None, n_members: int = 1, resample: bool = True,
+                    progress: Callable[[int, int, float, float], None] | None = None) -> Estimator:
+    """Train ``n_members`` members (each on a bootstrap replica of ``data`` if ``resample`` and K > 1).
+
+    The members are initialised from independent seeds drawn from ``rng``; the returned
+    :class:`~nextsm.sbi.estimators.Estimator` predicts the mean of the members' log r̂ (or t̂), and its
+    card records the configuration and every member's history.
+    """
+    if n_members < 1:
+        raise SBIError(f"parameter 'n_members' must be >= 1, got {n_members}")
+    members, histories = [], []
+    for k in range(n_members):
+        member_data = data.resample(rng) if (resample and n_members > 1) else data
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(0, 2**62)))
+            model = build_member(method, member_data, config, xsec_form=xsec_form)
+
+        def member_progress(epoch: int, train: float, val: float, k: int = k) -> None:
+            if progress is not None:
+                progress(k, epoch, train, val)
+
+        histories.append(train_member(method, model, member_data, config, rng, progress=member_progress))
+        members.append(model)
+    card = {"method": method, "config": {**asdict(config), "hidden": list(config.hidden)},
+            "n_rows": len(data), "resample": bool(resample and n_members > 1),
+            "histories": [{"train": h.train, "validation": h.validation, "best_epoch": h.best_epoch,
+                           "seconds": h.seconds} for h in histories]}
+    return Estimator(members, method=method, parameter_names=parameter_names, observable_names=observable_names,
+                     card=card)
