@@ -13,8 +13,10 @@ from nextsm.cli.explain import explain
 from nextsm.cli.fakedb import fakedb
 from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
+from nextsm.cli.plot import plot
 from nextsm.cli.predict import predict
 from nextsm.cli.pvalue import pvalue
+from nextsm.cli.report import report
 from nextsm.cli.study import study
 from nextsm.cli.surrogate import surrogate
 from nextsm.cli.walk import hiscores, walk
@@ -42,6 +44,8 @@ cli.add_command(fakedb)
 cli.add_command(study)
 cli.add_command(pvalue)
 cli.add_command(surrogate)
+cli.add_command(report)
+cli.add_command(plot)
 
 
 def main() -> None:

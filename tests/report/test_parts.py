@@ -1,0 +1,100 @@
+"""Pieces of the report that need no database: the study's p-value section, labels, layout, HTML escaping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nextsm.machine.pvalue import global_pvalue
+from nextsm.machine.store import RunStore, StepRecord
+from nextsm.report import ReportError, collect
+from nextsm.report.build import report_images, write_plot
+from nextsm.report.html import _table, fmt, render
+from nextsm.report.names import channel_label, particle_label, tex_label
+from nextsm.report.plots import _spread
+
+LSP_ONLY = {"masses": {"1000022": 300.0}}
+
+
+def _run(folder, ks):
+    store = RunStore(folder)
+    try:
+        store.set_meta("settings", {"walkers": 1, "steps": len(ks), "seed": 7, "rule": "rjmcmc", "database": None})
+        for i, k in enumerate(ks, start=1):
+            store.append(StepRecord(0, i, LSP_ONLY, k, 1.0, [], [], "mass", "", True, LSP_ONLY, k, {}, 0.01))
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A study folder laid out as `nextsm study` writes it, with one real and four fake runs of known K_max."""
+    (tmp_path / "study.json").write_text(json.dumps({"fakes": 4, "real_runs": 1}), encoding="utf-8")
+    _run(tmp_path / "real-0", [1.0, 4.5, 3.0])
+    for i, k in enumerate([0.5, 2.0, 3.5, 5.5]):
+        _run(tmp_path / "fakes" / f"fake-{i:03d}" / "run", [k - 1.0, k])
+    return tmp_path
+
+
+def test_study_report_has_the_pvalue(study, tmp_path):
+    data = collect(study, evaluate=False)
+    assert data.run.folder == str(study / "real-0")  # the best (only) real run is reported
+    pv = data.pvalue
+    assert pv.k_real == {"real-0": 4.5}
+    assert pv.k_fakes == {f"fakes/fake-{i:03d}/run": k for i, k in enumerate([0.5, 2.0, 3.5, 5.5])}
+    expected = global_pvalue([4.5], [0.5, 2.0, 3.5, 5.5])
+    assert pv.result["p"] == pytest.approx(expected.p)
+    assert pv.result["n_above"] == 1
+    images = report_images(data)
+    assert set(images) == {"k-history", "pvalue"}
+    page = render(data, images)
+    assert f'<span id="pvalue-p">{fmt(expected.p)}</span>' in page
+    assert 'id="fig-pvalue"' in page
+    path = write_plot("pvalue", study, tmp_path / "k.pdf")
+    assert path.read_bytes().startswith(b"%PDF")
+
+
+def test_study_without_fakes_explains_why(tmp_path):
+    (tmp_path / "study.json").write_text("{}", encoding="utf-8")
+    _run(tmp_path / "real-0", [2.0])
+    data = collect(tmp_path, evaluate=False)
+    assert data.pvalue.result is None
+    assert "at least two fake runs" in data.pvalue.note
+    assert "No p-value yet" in render(data, {})
+
+
+def test_empty_study_is_refused(tmp_path):
+    (tmp_path / "study.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ReportError, match="no run with a finite K"):
+        collect(tmp_path)
+
+
+def test_plot_output_format_is_checked(study, tmp_path):
+    with pytest.raises(ReportError, match=r"\.png, \.pdf or \.svg"):
+        write_plot("k-history", study, tmp_path / "k.jpg")
+    with pytest.raises(ReportError, match="unknown plot"):
+        write_plot("spectrum", study, tmp_path / "k.png")
+
+
+def test_labels():
+    assert particle_label(-1000006) == "Xt1~"
+    assert channel_label((1000022, -5)) == "XZ1 b̄"
+    assert tex_label(1000006) == "$X_{t}^{1}$"
+    assert tex_label(-1000013) == r"$\bar{X}_{\mu}$"
+    assert tex_label(24) == "$W^+$"
+
+
+def test_ruler_labels_keep_their_distance():
+    masses = [100.0, 101.0, 102.0, 500.0, 503.0]
+    placed = _spread(masses, 20.0)
+    assert all(b - a >= 20.0 - 1e-9 for a, b in zip(placed, placed[1:], strict=False))
+    assert placed[3] < 500.0 < placed[4]  # a pair is moved apart symmetrically
+    assert _spread([100.0, 400.0], 20.0) == [100.0, 400.0]
+
+
+def test_html_escapes_and_formats():
+    table = _table(("a",), [("<script>alert(1)</script>",), (1234.5,), (1000022,), (None,), (float("inf"),)])
+    assert "<script>" not in table and "&lt;script&gt;" in table
+    assert ">1234<" in table and ">1000022<" in table and table.count(">–<") == 1
+    assert fmt(0.012345) == "0.0123"
