@@ -116,13 +116,17 @@ class LikelihoodRatio(_RatioStatistic):
                                  f"LikelihoodRatio(search_grid=...)")
         grid = np.asarray(self.search_grid, dtype=float)
         ll = model.log_likelihood(data, grid)
-        k = np.clip(np.argmax(ll, axis=1), 1, grid.shape[0] - 2)
+        best = np.argmax(ll, axis=1)
+        interior = (best > 0) & (best < grid.shape[0] - 1)
+        k = np.clip(best, 1, grid.shape[0] - 2)
         rows = np.arange(ll.shape[0])
         left, mid, right = ll[rows, k - 1], ll[rows, k], ll[rows, k + 1]
         curvature = left - 2 * mid + right
         with np.errstate(divide="ignore", invalid="ignore"):
-            peak = np.where(curvature < 0, mid - (right - left) ** 2 / (8 * curvature), mid)
-        return np.maximum(np.max(ll, axis=1), np.where(np.isfinite(peak), peak, -np.inf))
+            peak = mid - (right - left) ** 2 / (8 * curvature)
+        # the vertex of the parabola through an interior maximum lies within half a step of it
+        usable = interior & (curvature < 0) & np.isfinite(peak)
+        return np.where(usable, np.maximum(peak, ll[rows, best]), ll[rows, best])
 
 
 @dataclass(frozen=True)
