@@ -4,6 +4,7 @@ separated by NUL bytes, commands on fd 3, answers and events on fd 4); no websoc
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -71,10 +72,8 @@ class Chromium:
         self.close()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, TimeoutError, RuntimeError):
             self.send("Browser.close")
-        except (OSError, TimeoutError, RuntimeError):
-            pass
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             if os.waitpid(self.pid, os.WNOHANG)[0]:

@@ -59,11 +59,14 @@ def test_report_in_chromium(browser, small_report, tmp_path):
     data = json.loads((small_report.parent / "report.json").read_text(encoding="utf-8"))
     check = browser.check(small_report.as_uri(), EXPRESSIONS)
     shot = _keep(check.screenshot, tmp_path, "report-screenshot.png")
-    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    assert shot.stat().st_size > 50_000
     assert check.errors == []
     assert len(check.images) == 4
     for image in check.images:
-        assert image["complete"] and image["naturalWidth"] > 0 and image["naturalHeight"] > 0, image
+        assert image["complete"], image
+        assert image["naturalWidth"] > 0, image
+        assert image["naturalHeight"] > 0, image
     assert check.values["best_K"] == f"{data['best']['K']:.3f}"
     assert check.values["sections"] == ["run", "hiscores", "best"]
     want = [f"{mass:.1f}" for h in data["hiscores"] for _, mass in h["masses"]]

@@ -37,7 +37,7 @@ def test_collect_agrees_with_the_run_store(small_run, data):
     assert data.hiscores[0].K >= data.hiscores[-1].K
     best = data.best
     # evaluated again as the walker evaluates: the same K and μ̂ on the same database
-    assert best.K == pytest.approx(top[0].K, abs=1e-9)
+    assert pytest.approx(top[0].K, abs=1e-9) == best.K
     assert best.mu_hat == pytest.approx(top[0].mu_hat, rel=1e-9)
     assert {p.pdg: p.mass for p in best.particles} == {int(k): v for k, v in top[0].model["masses"].items()}
     assert [(c.analysis, c.dataset) for c in best.combination] == [(c["analysis"], c["dataset"])
