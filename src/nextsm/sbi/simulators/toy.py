@@ -5,7 +5,7 @@ Physics picture
 Parton-level variables :math:`z = (u, \phi, \eta)`: an energy variable :math:`u = E/E_0 \in [1, u_{\max}]`,
 an azimuthal angle :math:`\phi \in [-\pi, \pi)` and a rapidity :math:`\eta`.  Two Wilson coefficients,
 :math:`\theta = (\tilde c, c)` (``c_odd``, ``c_even``), enter one helicity amplitude as
-:math:`A = 1 + c\,u + i\tilde c\,u\,e^{i\phi}` (energy growth :math:`\propto u`, a CP-odd phase);
+:math:`A = 1 + \kappa_e c\,u + i\kappa_o\tilde c\,u\,e^{i\phi}` (energy growth :math:`\propto u`, a CP-odd phase);
 with a partially incoherent CP-odd interference (:math:`\beta < 1`, so :math:`|\mathcal M|^2 > 0`),
 
 .. math::
@@ -84,6 +84,9 @@ class ToyConfig:
         ``cos 2φ`` modulation of the background, ``|gamma| < 1``.
     eta_width_b:
         Width of the background rapidity distribution (signal: 1).
+    kappa_odd, kappa_even:
+        Strengths of the two operators (:math:`\\tilde c \\to \\kappa_{\\rm odd}\\tilde c`, :math:`c \\to \\kappa_{\\rm even} c`
+        in :math:`|\\mathcal M|^2`), i.e. the units of θ.
     res_e, res_phi, res_eta:
         Relative energy resolution, angular and rapidity resolutions.
     quadrature_nodes:
@@ -98,6 +101,8 @@ class ToyConfig:
     beta: float = 0.8
     gamma: float = 0.3
     eta_width_b: float = 2.0
+    kappa_odd: float = 0.2
+    kappa_even: float = 0.1
     res_e: float = 0.1
     res_phi: float = 0.4
     res_eta: float = 0.1
@@ -107,7 +112,8 @@ class ToyConfig:
         checks = {
             "sigma_s": self.sigma_s > 0, "sigma_b": self.sigma_b >= 0, "n_s": self.n_s > 1, "n_b": self.n_b > 1,
             "u_max": self.u_max > 1, "beta": 0 <= self.beta < 1, "gamma": abs(self.gamma) < 1,
-            "eta_width_b": self.eta_width_b > 0, "res_e": self.res_e > 0, "res_phi": self.res_phi > 0,
+            "eta_width_b": self.eta_width_b > 0, "kappa_odd": self.kappa_odd > 0,
+            "kappa_even": self.kappa_even > 0, "res_e": self.res_e > 0, "res_phi": self.res_phi > 0,
             "res_eta": self.res_eta > 0, "quadrature_nodes": self.quadrature_nodes >= 16,
         }
         for name, ok in checks.items():
@@ -164,15 +170,16 @@ class ToyEFTSimulator:
     def _m_components(self, z: FloatArray) -> FloatArray:
         """The six functions :math:`m_c(u, \\phi)` of :math:`|M|^2 = \\sum_c \\alpha_c(\\theta) m_c`, ``(N, 6)``."""
         u, s = z[:, 0], np.sin(z[:, 1])
-        b = self.config.beta
-        return np.stack([np.ones_like(u), -2 * b * u * s, 2 * u, u**2, -2 * b * u**2 * s, u**2], axis=1)
+        b, ko, ke = self.config.beta, self.config.kappa_odd, self.config.kappa_even
+        return np.stack([np.ones_like(u), -2 * b * ko * u * s, 2 * ke * u, ko**2 * u**2, -2 * b * ko * ke * u**2 * s,
+                         ke**2 * u**2], axis=1)
 
     def matrix_element_squared(self, z: ArrayLike, theta: ArrayLike) -> FloatArray:
         """:math:`|\\mathcal M(z|\\theta)|^2` from the amplitude directly (not the expansion), ``(n_θ, N)``."""
         zz = np.atleast_2d(np.asarray(z, dtype=np.float64))
         th = _as_theta(theta, 2)
         u, phi = zz[None, :, 0], zz[None, :, 1]
-        codd, ceven = th[:, 0:1], th[:, 1:2]
+        codd, ceven = self.config.kappa_odd * th[:, 0:1], self.config.kappa_even * th[:, 1:2]
         b = self.config.beta
         coherent = np.abs(1 + ceven * u + 1j * codd * u * np.exp(1j * phi)) ** 2
         return b * coherent + (1 - b) * ((1 + ceven * u) ** 2 + (codd * u) ** 2)
@@ -221,7 +228,9 @@ class ToyEFTSimulator:
         """:math:`\\sigma_c = \\int g_c`, ``(6,)`` so that :math:`\\sigma(\\theta) = \\sum_c \\alpha_c(\\theta)\\sigma_c`."""
         c = self.config
         mu0, mu1, mu2 = self._mu
-        return np.array([c.sigma_s * mu0 + c.sigma_b, 0.0, 2 * c.sigma_s * mu1, c.sigma_s * mu2, 0.0, c.sigma_s * mu2])
+        ko, ke = c.kappa_odd, c.kappa_even
+        return np.array([c.sigma_s * mu0 + c.sigma_b, 0.0, 2 * ke * c.sigma_s * mu1, ko**2 * c.sigma_s * mu2, 0.0,
+                         ke**2 * c.sigma_s * mu2])
 
     def xsec(self, theta: ArrayLike) -> FloatArray:
         """Exact :math:`\\sigma(\\theta)` in fb, ``(n_θ,)``."""
@@ -261,8 +270,9 @@ class ToyEFTSimulator:
             eta_b = np.exp(-0.5 * (part[:, 2] / w_b) ** 2) / (_SQRT2PI * w_b)
             a = np.exp(-0.5 * c.res_phi**2) * np.sin(part[:, 1])
             base = c.sigma_s * eta_s / (2 * np.pi)
-            block = np.stack([conv[:, 0], -2 * c.beta * a * conv[:, 1], 2 * conv[:, 1], conv[:, 2],
-                              -2 * c.beta * a * conv[:, 2], conv[:, 2]], axis=1) * base[:, None]
+            ko, ke = c.kappa_odd, c.kappa_even
+            block = np.stack([conv[:, 0], -2 * c.beta * ko * a * conv[:, 1], 2 * ke * conv[:, 1], ko**2 * conv[:, 2],
+                              -2 * c.beta * ko * ke * a * conv[:, 2], ke**2 * conv[:, 2]], axis=1) * base[:, None]
             cos2 = 1 + c.gamma * np.exp(-2 * c.res_phi**2) * np.cos(2 * part[:, 1])
             block[:, 0] += c.sigma_b * eta_b * cos2 / (2 * np.pi) * conv[:, 3]
             out[start:start + chunk_size] = block
@@ -333,7 +343,8 @@ class ToyEFTSimulator:
         total = self.xsec(th)[0]
         n_s = int(rng.binomial(n, (total - self.config.sigma_b) / total))
         # |M|²/(1+u²) <= (1+β)[2 + (2c² + c̃²)u²]/(1+u²) <= bound
-        bound = (1 + self.config.beta) * max(2.0, 2 * th[1] ** 2 + th[0] ** 2)
+        ko, ke = self.config.kappa_odd, self.config.kappa_even
+        bound = (1 + self.config.beta) * max(2.0, 2 * (ke * th[1]) ** 2 + (ko * th[0]) ** 2)
         z_s = np.empty((0, 3))
         while z_s.shape[0] < n_s:
             cand, _ = self._signal_proposal(2 * n_s + 16, rng)
