@@ -102,3 +102,16 @@ def test_html_escapes_and_formats():
     assert ">1000022<" in table
     assert table.count(">–<") == 1
     assert fmt(0.012345) == "0.0123"
+
+
+def test_api_reference_lists_the_report_names():
+    """docs/api.md (made by docs/make_api.py) documents every public name of nextsm.report."""
+    import importlib
+    from pathlib import Path
+
+    api = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    for module in ("build", "collect", "data", "html", "names", "plots"):
+        mod = importlib.import_module(f"nextsm.report.{module}")
+        assert f"## `nextsm.report.{module}`" in api
+        for name in mod.__all__:
+            assert f"`{name}" in api, f"nextsm.report.{module}.{name} missing from docs/api.md"
