@@ -11,6 +11,7 @@ from nextsm.cli.database import database
 from nextsm.cli.demo import demo
 from nextsm.cli.explain import explain
 from nextsm.cli.fakedb import fakedb
+from nextsm.cli.interval import interval
 from nextsm.cli.limit import limit
 from nextsm.cli.model import export_slha
 from nextsm.cli.plot import plot
@@ -44,6 +45,7 @@ cli.add_command(fakedb)
 cli.add_command(study)
 cli.add_command(pvalue)
 cli.add_command(surrogate)
+cli.add_command(interval)
 cli.add_command(report)
 cli.add_command(plot)
 
