@@ -110,7 +110,7 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _analyses(labels: Sequence[str], limit: int = 4) -> str:
+def _analyses(labels: Sequence[str], limit: int = 3) -> str:
     """Analysis ids of ``ANALYSIS[:SR]`` labels, each once, at most ``limit`` of them."""
     ids = list(dict.fromkeys(label.split(":")[0] for label in labels))
     return ", ".join(ids[:limit]) + (f" +{len(ids) - limit}" if len(ids) > limit else "")
@@ -140,7 +140,7 @@ def ruler_figure(best: BestModel) -> Figure:
             lines.append(("constrain: " + _analyses(p.constrain), _RED))
         for k, (text, colour) in enumerate(lines):
             offset = (0.5 - k) * 0.035 * top if len(lines) == 2 else 0.0
-            ax.text(0.40, y + offset, _cut(text, 90), va="center", fontsize=7.5, color=colour)
+            ax.text(0.40, y + offset, _cut(text, 78), va="center", fontsize=7.5, color=colour)
     ax.set_title(f"K = {best.K:.2f}, μ̂ = {best.mu_hat:.2f}", fontsize=11, loc="left")
     return fig
 
