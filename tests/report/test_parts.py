@@ -115,3 +115,21 @@ def test_api_reference_lists_the_report_names():
         assert f"## `nextsm.report.{module}`" in api
         for name in mod.__all__:
             assert f"`{name}" in api, f"nextsm.report.{module}.{name} missing from docs/api.md"
+
+
+def test_run_without_a_passing_model(tmp_path):
+    """Every model rejected by a critic: no hiscore, no best model, still a page (and no database needed)."""
+    from nextsm.report import write_report
+
+    store = RunStore(tmp_path / "run")
+    try:
+        rejected = [{"critic": "fast", "passed": False, "reason": "excluded"}]
+        for i in (1, 2):
+            store.append(StepRecord(0, i, LSP_ONLY, 1.5, 1.0, [], rejected, "mass", "", False, LSP_ONLY, -1.0, {}))
+    finally:
+        store.close()
+    data = collect(tmp_path / "run", database="/nonexistent")
+    assert (data.hiscores, data.best, data.walkers[0].best_K) == ([], None, 1.5)
+    page = write_report(tmp_path / "run", tmp_path / "out").read_text(encoding="utf-8")
+    assert "No model of this run passed both critics" in page
+    assert 'id="fig-k-history"' in page

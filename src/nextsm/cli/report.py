@@ -20,10 +20,11 @@ rank_option = click.option("--rank", type=click.IntRange(min=1), default=1, show
 @contextmanager
 def stage_progress(title: str) -> Iterator[Callable[[str], None]]:
     """A rich progress line showing the current stage and the elapsed time; yields the stage callback."""
+    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn(f"[bold]{title}[/bold] {{task.description}}"), TimeElapsedColumn(),
-                  transient=True) as bar:
+                  transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("starting", total=None)
         yield lambda stage: bar.update(task, description=stage)
 

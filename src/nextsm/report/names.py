@@ -3,29 +3,31 @@ plots) and the SM daughters of decays (``t``, ``b̄``, ``W⁺``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from nextsm.model.particles import PARTICLES, name
 
 __all__ = ["channel_label", "particle_label", "sm_label", "tex_label"]
 
 #: SM particle (positive PDG) -> (particle symbol, antiparticle symbol)
-_SM: dict[int, tuple[str, str]] = {
+_SM: Mapping[int, tuple[str, str]] = MappingProxyType({
     1: ("d", "d̄"), 2: ("u", "ū"), 3: ("s", "s̄"), 4: ("c", "c̄"), 5: ("b", "b̄"), 6: ("t", "t̄"),
     11: ("e⁻", "e⁺"), 12: ("νe", "ν̄e"), 13: ("μ⁻", "μ⁺"), 14: ("νμ", "ν̄μ"), 15: ("τ⁻", "τ⁺"),
     16: ("ντ", "ν̄τ"), 21: ("g", "g"), 22: ("γ", "γ"), 23: ("Z", "Z"), 24: ("W⁺", "W⁻"), 25: ("h", "h"),
-}
+})
 
 #: SM particle (positive PDG) -> (particle, antiparticle) as mathtext
-_SM_TEX: dict[int, tuple[str, str]] = {
+_SM_TEX: Mapping[int, tuple[str, str]] = MappingProxyType({
     **{q: (c, rf"\bar{{{c}}}") for q, c in ((1, "d"), (2, "u"), (3, "s"), (4, "c"), (5, "b"), (6, "t"))},
     11: ("e^-", "e^+"), 13: (r"\mu^-", r"\mu^+"), 15: (r"\tau^-", r"\tau^+"),
     12: (r"\nu_e", r"\bar{\nu}_e"), 14: (r"\nu_\mu", r"\bar{\nu}_\mu"), 16: (r"\nu_\tau", r"\bar{\nu}_\tau"),
     21: ("g", "g"), 22: (r"\gamma", r"\gamma"), 23: ("Z", "Z"), 24: ("W^+", "W^-"), 25: ("h", "h"),
-}
+})
 
 #: pool-name flavour part -> mathtext subscript
-_TEX_FLAVOUR = {"mu": r"\mu", "tau": r"\tau", "nue": r"\nu_e", "numu": r"\nu_\mu", "nutau": r"\nu_\tau"}
+_TEX_FLAVOUR: Mapping[str, str] = MappingProxyType(
+    {"mu": r"\mu", "tau": r"\tau", "nue": r"\nu_e", "numu": r"\nu_\mu", "nutau": r"\nu_\tau"})
 
 
 def particle_label(pdg: int) -> str:

@@ -40,9 +40,6 @@ __all__ = [
 ]
 
 _GREEN, _RED = "#1b7837", "#b2182b"
-#: font sizes for mplhep's style at the report's figure sizes (its defaults suit 10 × 10 inch figures)
-_HEP_SIZES = {"font.size": 12, "axes.labelsize": 14, "xtick.labelsize": 12, "ytick.labelsize": 12,
-              "legend.fontsize": 10}
 
 
 def require_matplotlib() -> None:
@@ -69,7 +66,10 @@ def _hep_style() -> Iterator[None]:
     except ImportError:
         yield
         return
-    with matplotlib.style.context([mplhep.style.ROOT, _HEP_SIZES]):
+    # font sizes for the report's figure sizes (mplhep's defaults suit 10 × 10 inch figures)
+    sizes = {"font.size": 12, "axes.labelsize": 14, "xtick.labelsize": 12, "ytick.labelsize": 12,
+             "legend.fontsize": 10}
+    with matplotlib.style.context([mplhep.style.ROOT, sizes]):
         yield
 
 
