@@ -1,0 +1,33 @@
+"""``nextsm sbi simulate / train / limits`` end to end at a tiny scale."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from nextsm.cli.sbi import sbi
+
+
+def test_simulate_train_limits(tmp_path):
+    runner = CliRunner()
+    ev = tmp_path / "toy.npz"
+    res = runner.invoke(sbi, ["simulate", "toy", "--n", "6000", "--out", str(ev), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "toy.json").exists()
+    for method in ("sally", "alice"):
+        res = runner.invoke(sbi, ["train", method, "--events", str(ev), "--out", str(tmp_path / method),
+                                  "--n-theta", "20", "--n-per-theta", "50", "--n-sally", "2000", "--epochs", "2",
+                                  "--hidden", "16"])
+        assert res.exit_code == 0, res.output
+        out = tmp_path / f"{method}_limits.json"
+        res = runner.invoke(sbi, ["limits", "--estimator", str(tmp_path / method), "--events", str(ev), "--lumi",
+                                  "30", "--grid", "-0.5,0.5,11", "--out", str(out), "--plot",
+                                  str(tmp_path / f"{method}.png")])
+        assert res.exit_code == 0, res.output
+        result = json.loads(out.read_text())
+        assert set(result["profiles"]) == {"c_odd", "c_even"}
+        assert (tmp_path / f"{method}.png").exists()
