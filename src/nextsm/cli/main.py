@@ -18,6 +18,7 @@ from nextsm.cli.plot import plot
 from nextsm.cli.predict import predict
 from nextsm.cli.pvalue import pvalue
 from nextsm.cli.report import report
+from nextsm.cli.sbi import sbi
 from nextsm.cli.study import study
 from nextsm.cli.surrogate import surrogate
 from nextsm.cli.walk import hiscores, walk
@@ -45,6 +46,7 @@ cli.add_command(fakedb)
 cli.add_command(study)
 cli.add_command(pvalue)
 cli.add_command(surrogate)
+cli.add_command(sbi)
 cli.add_command(interval)
 cli.add_command(report)
 cli.add_command(plot)
