@@ -53,6 +53,24 @@ def test_the_checker_sees_broken_pages(browser, tmp_path):
     assert check.images == [{"id": "gone", "complete": True, "naturalWidth": 0, "naturalHeight": 0}]
 
 
+@needs_chromium
+def test_study_page_in_chromium(browser, study, tmp_path):
+    """A study's page: the p-value figure loads and the p-value is in the DOM."""
+    from nextsm.report import collect
+    from nextsm.report.build import report_images
+    from nextsm.report.html import fmt, render
+
+    data = collect(study, evaluate=False)
+    page = tmp_path / "study.html"
+    page.write_text(render(data, report_images(data)), encoding="utf-8")
+    check = browser.check(page.as_uri(), {"p": "document.getElementById('pvalue-p').textContent"})
+    _keep(check.screenshot, tmp_path, "study-screenshot.png")
+    assert check.errors == []
+    assert [i["id"] for i in check.images] == ["fig-k-history", "fig-pvalue"]
+    assert all(i["naturalWidth"] > 0 for i in check.images)
+    assert check.values["p"] == fmt(data.pvalue.result["p"])
+
+
 @pytest.mark.database
 @needs_chromium
 def test_report_in_chromium(browser, small_report, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 
 import pytest
 
@@ -15,27 +14,7 @@ from nextsm.report.html import _table, fmt, render
 from nextsm.report.names import channel_label, particle_label, tex_label
 from nextsm.report.plots import _spread
 
-LSP_ONLY = {"masses": {"1000022": 300.0}}
-
-
-def _run(folder, ks):
-    store = RunStore(folder)
-    try:
-        store.set_meta("settings", {"walkers": 1, "steps": len(ks), "seed": 7, "rule": "rjmcmc", "database": None})
-        for i, k in enumerate(ks, start=1):
-            store.append(StepRecord(0, i, LSP_ONLY, k, 1.0, [], [], "mass", "", True, LSP_ONLY, k, {}, 0.01))
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def study(tmp_path):
-    """A study folder laid out as `nextsm study` writes it, with one real and four fake runs of known K_max."""
-    (tmp_path / "study.json").write_text(json.dumps({"fakes": 4, "real_runs": 1}), encoding="utf-8")
-    _run(tmp_path / "real-0", [1.0, 4.5, 3.0])
-    for i, k in enumerate([0.5, 2.0, 3.5, 5.5]):
-        _run(tmp_path / "fakes" / f"fake-{i:03d}" / "run", [k - 1.0, k])
-    return tmp_path
+from .conftest import LSP_ONLY, make_run
 
 
 def test_study_report_has_the_pvalue(study, tmp_path):
@@ -58,7 +37,7 @@ def test_study_report_has_the_pvalue(study, tmp_path):
 
 def test_study_without_fakes_explains_why(tmp_path):
     (tmp_path / "study.json").write_text("{}", encoding="utf-8")
-    _run(tmp_path / "real-0", [2.0])
+    make_run(tmp_path / "real-0", [2.0])
     data = collect(tmp_path, evaluate=False)
     assert data.pvalue.result is None
     assert "at least two fake runs" in data.pvalue.note

@@ -258,6 +258,9 @@ def collect(folder: str | Path, *, database: str | None = None, combinability: s
             from nextsm.theory.predictions import Predictor
 
             path = database or settings.get("database")
+            if database is None and path is not None and not Path(path).exists() \
+                    and (run.parent / "fake.json").is_file():
+                path = str(run.parent)  # a study's fake run: its fake database is the folder above it
             if path is not None and not Path(path).exists():
                 raise ReportError(f"{run / 'run.sqlite'}: settings.database {path!r} does not exist; "
                                   "pass --database")
