@@ -22,8 +22,9 @@ _fmt = fmt_number
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def explain(model_file: Path, database_path: str | None, combine: bool, no_contributions: bool,
             combinability_folder: str | None, as_json: bool) -> None:
-    """Evaluate the protomodel MODEL_FILE (JSON): test statistic K = 2 ln L(μ̂)/L(0) + 2 ln π, the best legal
-    combination of results, the fast and slow critics, and what each particle and analysis contributes to K."""
+    """Evaluate the protomodel MODEL_FILE (JSON) as the walker does: test statistic K = 2 ln L(μ̂)/L(0) + 2 ln π
+    with μ̂ capped at the walker's μ_max, the best legal combination of results, the fast and slow critics (at μ̂,
+    and at the model's own κ), and what each particle and analysis contributes to K."""
     from nextsm.machine.combinability import Combinability
     from nextsm.machine.explain import explain as run
     from nextsm.model.particles import name
@@ -43,9 +44,10 @@ def explain(model_file: Path, database_path: str | None, combine: bool, no_contr
 
     console = Console() if Console().is_terminal else Console(width=150)
     ts = result.statistic
-    console.print(f"[bold]{model_file.name}[/bold]: K = {ts.K:.3f}  (2 ln L(μ̂)/L(0) = {ts.llr:.3f}, "
-                  f"2 ln π = {2 * ts.log_prior:.3f}, Z = {ts.Z:.2f}, μ̂ = {ts.mu_hat:.3f})")
-    table = Table(title="best combination (signal at μ̂)")
+    console.print(f"[bold]{model_file.name}[/bold]: K = {result.K:.3f}  (2 ln L(μ̂)/L(0) = {ts.llr:.3f}, "
+                  f"2 ln π = {2 * ts.log_prior:.3f}, Z = {ts.Z:.2f}, μ̂ = {ts.mu_hat:.3f} ≤ μ_max = "
+                  f"{_fmt(result.mu_max)})")
+    table = Table(title="best combination (signal and r at μ̂)")
     for col in ("analysis", "dataset", "type", "txnames", "√s", "obs", "exp ± err", "signal", "Z", "r_obs", "r_exp"):
         table.add_column(col, no_wrap=True)
     for row in result.combination:
@@ -55,10 +57,12 @@ def explain(model_file: Path, database_path: str | None, combine: bool, no_contr
                       f"{row['sqrts']:g}", _fmt(row.get("observed")), exp, signal, _fmt(row["Z"]),
                       _fmt(row["r_obs"]), _fmt(row["r_exp"]))
     console.print(table)
-    for verdict in (result.fast, result.slow):
-        colour = "green" if verdict.passed else "red"
-        console.print(f"[{colour}]{verdict.critic} critic: {'pass' if verdict.passed else 'FAIL'}[/{colour}] — "
-                      f"{verdict.reason}")
+    for where, verdicts in (("at μ̂", (result.fast, result.slow)),
+                            ("at the model's κ (μ = 1)", (result.fast_at_kappa, result.slow_at_kappa))):
+        for verdict in verdicts:
+            colour = "green" if verdict.passed else "red"
+            console.print(f"[{colour}]{verdict.critic} critic {where}: {'pass' if verdict.passed else 'FAIL'}"
+                          f"[/{colour}] — {verdict.reason}")
     if result.particle_contributions:
         console.print("contribution to K (K − K without it): " + ", ".join(
             f"{name(p)} {_fmt(v)}" for p, v in result.particle_contributions.items()))
