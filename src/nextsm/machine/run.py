@@ -8,20 +8,28 @@ costs one walker's restart.  Both report progress by polling the store.  A walke
 resubmitted and resumes from its last committed step, so a lost worker costs no step (the store must be on a
 file system all workers see).  Killing the run at any moment loses no committed
 step; calling it again with ``resume=True`` continues every walker where it stopped.
+
+:func:`prepare` records the run's settings and provenance when the run is created (:func:`provenance`: nextsm
+version, database path, version and content hash, seed, walkers, steps, options, start time, Python and numpy
+versions) and one entry per resumption; a run is resumed only with its seed, rule and database.  None of this
+touches what the walkers compute.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, wait
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nextsm.errors import NextsmError
 
-__all__ = ["RunError", "run_dask", "run_local", "run_walker", "run_walkers"]
+__all__ = ["RunError", "database_provenance", "prepare", "provenance", "run_dask", "run_local", "run_walker",
+           "run_walkers"]
 
 
 class RunError(NextsmError):
@@ -62,38 +70,101 @@ def run_walkers(folder: str, walker_ids: list[int], seed: int, steps: int, datab
         store.close()
 
 
-def prepare(folder: Path, settings: dict[str, Any], resume: bool) -> None:
-    """Create the run folder, or check that a resumed run has the same settings."""
-    from nextsm.machine.store import RunStore
+def database_provenance(database: str | None) -> dict[str, Any]:
+    """Path (as given and as found), version and content hash of the database a run uses.
+
+    A database that cannot be loaded here (e.g. one only the workers of a remote Dask cluster see) is recorded
+    with ``version`` and ``content_hash`` ``None`` and the reason in ``error``.
+    """
+    from nextsm.database import load_database
+
+    try:
+        db = load_database(database)
+    except NextsmError as exc:
+        return {"argument": database, "path": None, "version": None, "content_hash": None, "error": str(exc)}
+    return {"argument": database, "path": db.path, "version": db.version, "content_hash": db.content_hash}
+
+
+def provenance(settings: Mapping[str, Any], database: Mapping[str, Any], *,
+               options: Mapping[str, Any] | None = None, runner: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a run records when it is created (:data:`~nextsm.machine.store.PROVENANCE`).
+
+    ``settings`` are the run's settings (seed, walkers, steps, rule, database argument), ``database`` its
+    :func:`database_provenance`, ``options`` the command-line options it was started with (``None`` from Python)
+    and ``runner`` how the walkers run (local processes or Dask).
+    """
+    import numpy as np
+    import scipy
+
+    from nextsm import __version__
+
+    return {"nextsm_version": __version__, "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seed": settings.get("seed"), "walkers": settings.get("walkers"), "steps": settings.get("steps"),
+            "rule": settings.get("rule"), "database": dict(database), "settings": dict(settings),
+            "options": None if options is None else dict(options), "runner": None if runner is None else dict(runner),
+            "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "platform": platform.platform()}
+
+
+def prepare(folder: Path, settings: dict[str, Any], resume: bool, *, options: Mapping[str, Any] | None = None,
+            runner: Mapping[str, Any] | None = None) -> None:
+    """Create the run folder and record its settings and :func:`provenance`, or check that a resumed run has the
+    same seed, rule and database (content hash) and record the resumption.
+
+    Raises
+    ------
+    RunError
+        The folder holds a run and ``resume`` is false, or the run was started with another seed, rule or
+        database (the message names the field).
+    """
+    from nextsm.machine.store import PROVENANCE, RESUMES, SETTINGS, RunStore
 
     exists = (folder / "run.sqlite").exists()
     if exists and not resume:
         raise RunError(f"{folder}: a run exists here; pass --resume to continue it or choose another --out")
+    database = database_provenance(settings.get("database"))
     store = RunStore(folder)
     try:
-        old = store.meta().get("settings")
+        meta = store.meta()
+        old = meta.get(SETTINGS)
         if old is None:
-            store.set_meta("settings", settings)
-        else:
-            for key in ("seed", "rule"):
-                if old.get(key) != settings.get(key):
-                    raise RunError(f"{folder}: the run was started with {key}={old.get(key)!r}, "
-                                   f"not {settings.get(key)!r}")
+            store.set_meta(SETTINGS, settings)
+            store.set_meta(PROVENANCE, provenance(settings, database, options=options, runner=runner))
+            return
+        for key in ("seed", "rule"):
+            if old.get(key) != settings.get(key):
+                raise RunError(f"{folder}: the run was started with {key}={old.get(key)!r}, "
+                               f"not {settings.get(key)!r}")
+        recorded = (meta.get(PROVENANCE) or {}).get("database", {}).get("content_hash")
+        if recorded and database["content_hash"] and recorded != database["content_hash"]:
+            raise RunError(f"{folder}: the run was started on a database with content_hash {recorded[:16]}…, not "
+                           f"{database['content_hash'][:16]}… ({database['path']}); pass its database with --database")
+        store.append_meta(RESUMES, {key: value for key, value in provenance(
+            settings, database, options=options, runner=runner).items() if key in _RESUME_FIELDS})
     finally:
         store.close()
 
 
+#: what a resumption records (the rest of the provenance does not change or is not re-checked)
+_RESUME_FIELDS = ("nextsm_version", "started", "steps", "database", "options", "runner", "python", "numpy")
+
+
 def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, database: str | None = None,
               rule: str = "rjmcmc", resume: bool = False, processes: int | None = None,
-              progress: Callable[[dict[int, int]], None] | None = None, poll: float = 0.5) -> dict[int, int]:
-    """Run ``walkers`` walkers of ``steps`` steps each in local processes; returns the step count per walker."""
+              progress: Callable[[dict[int, int]], None] | None = None, poll: float = 0.5,
+              options: Mapping[str, Any] | None = None) -> dict[int, int]:
+    """Run ``walkers`` walkers of ``steps`` steps each in local processes; returns the step count per walker.
+
+    ``options`` (the command line's, recorded in the run's provenance) do not change what is run.
+    """
     from nextsm.machine.store import RunStore
 
     folder = Path(folder)
-    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume)
+    n_proc = processes or min(walkers, os.cpu_count() or 1)
+    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume,
+            options=options, runner={"kind": "local", "processes": n_proc})
     monitor = RunStore(folder)
     try:
-        n_proc = processes or min(walkers, os.cpu_count() or 1)
         with ProcessPoolExecutor(max_workers=n_proc) as pool:
             # walkers i, i + n, i + 2n, ... share process i (and its grids)
             futures = [pool.submit(run_walkers, str(folder), list(range(i, walkers, n_proc)), seed, steps, database,
@@ -113,11 +184,12 @@ def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, databa
 def run_dask(folder: str | Path, *, walkers: int, steps: int, seed: int, database: str | None = None,
              rule: str = "rjmcmc", resume: bool = False, scheduler: str | None = None, n_workers: int = 2,
              retries: int = 5, progress: Callable[[dict[int, int]], None] | None = None,
-             poll: float = 0.5) -> dict[int, int]:
+             poll: float = 0.5, options: Mapping[str, Any] | None = None) -> dict[int, int]:
     """Run the walkers as Dask tasks (needs the ``dask`` extra).
 
     ``scheduler`` is the address of a running scheduler; without it a ``LocalCluster`` of ``n_workers`` worker
-    processes is started for the run.  Every task may be retried ``retries`` times (a killed worker).
+    processes is started for the run.  Every task may be retried ``retries`` times (a killed worker).  ``options``
+    as for :func:`run_local`.
     """
     try:
         from distributed import Client, LocalCluster
@@ -126,7 +198,9 @@ def run_dask(folder: str | Path, *, walkers: int, steps: int, seed: int, databas
     from nextsm.machine.store import RunStore
 
     folder = Path(folder).resolve()
-    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume)
+    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume,
+            options=options, runner={"kind": "dask", "scheduler": scheduler,
+                                     "n_workers": None if scheduler else n_workers, "retries": retries})
     cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                                   dashboard_address=None)
     client = Client(scheduler or cluster)

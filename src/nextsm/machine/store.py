@@ -4,6 +4,12 @@ SQLite in WAL mode is safe for several processes writing at once (each walker ha
 are short transactions).  A step is committed before the walker goes on, so a run killed at any moment loses
 nothing committed and ``--resume`` continues from the last step of every walker (model, K and the state of its
 random generator are stored with the step).  No pickle: models and records are JSON.
+
+The ``meta`` table holds JSON values by key: :data:`SETTINGS` (what a resumed run must match, see
+:func:`nextsm.machine.run.prepare`), :data:`PROVENANCE` (recorded once, when the run is created: nextsm version,
+database path, version and content hash, seed, walkers, steps requested, command-line options, start time, Python
+and numpy versions) and :data:`RESUMES` (one entry per resumption).  Runs made before provenance was recorded have
+only :data:`SETTINGS`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunStore", "StepRecord"]
+from nextsm.errors import NextsmError
+
+__all__ = ["PROVENANCE", "RESUMES", "SETTINGS", "RunStore", "StepRecord", "StoreError"]
+
+#: ``meta`` keys (module docstring)
+SETTINGS, PROVENANCE, RESUMES = "settings", "provenance", "resumes"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,6 +38,10 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (walker, step));
 CREATE INDEX IF NOT EXISTS steps_k ON steps (K);
 """
+
+
+class StoreError(NextsmError):
+    """A run store holds something other than what is asked of it (the message names the ``meta`` key)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +80,21 @@ class RunStore:
         self._db.close()
 
     def set_meta(self, key: str, value: Any) -> None:
+        """Store the JSON value ``value`` under ``key`` (replacing any)."""
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def append_meta(self, key: str, value: Any) -> None:
+        """Append ``value`` to the JSON list under ``key`` (created if absent), in one transaction."""
+        with self._db:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            values = [] if row is None else json.loads(row[0])
+            if not isinstance(values, list):
+                raise StoreError(f"{self.path}: meta key {key!r} holds a {type(values).__name__}, not a list")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps([*values, value])))
+
     def meta(self) -> dict[str, Any]:
+        """Every ``meta`` value by key."""
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
     def append(self, r: StepRecord) -> None:
