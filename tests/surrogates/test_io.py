@@ -56,7 +56,7 @@ def test_round_trip_is_bit_identical(saved):
 def test_files_hold_what_the_docstring_says(saved):
     net, json_path, npz_path = saved
     meta = json.loads(json_path.read_text())
-    assert (meta["format"], meta["version"]) == (FORMAT_NAME, FORMAT_VERSION) == ("nextsm-surrogate", 1)
+    assert (meta["format"], meta["version"]) == (FORMAT_NAME, FORMAT_VERSION) == ("nextsm-surrogate", 2)
     assert meta["architecture"] == {"kind": "mlp", "widths": [3, 8, 8, 4], "members": 2}
     assert meta["variants"] == ["observed", "apriori", "asimov_observed", "asimov_apriori"]
     assert meta["region_names"] == ["SR1", "SR2", "SR3"]
@@ -117,7 +117,7 @@ def test_corrupted_json(saved):
     ("edit", "field", "match"),
     [
         (lambda m: m.update(format="pyhf-workspace"), "format", "not a nextsm surrogate"),
-        (lambda m: m.update(version=2), "version", "reads version 1 only"),
+        (lambda m: m.update(version=3), "version", "reads versions 1, 2 only"),
         (lambda m: m.update(version="1"), "version", "has type str"),
         (lambda m: m.update(variants=["observed", "apriori"]), "variants", "expected"),
         (lambda m: m.pop("activation"), "activation", "is missing"),

@@ -31,7 +31,7 @@ def test_tiny_surrogate_of_atlas_susy_2018_04():
     assert s.shape == (600, len(meta["regions"]))
     common = {"hidden": (32, 32), "batch_size": 64, "lr": 3e-3, "seed": 0, "threads": 1, "test_fraction": 0.15}
     net, report = train_surrogate(s, q, epochs=1500, patience=100, region_names=meta["regions"], **common)
-    untrained, baseline = train_surrogate(s, q, epochs=0, region_names=meta["regions"], **common)
+    _untrained, baseline = train_surrogate(s, q, epochs=0, region_names=meta["regions"], **common)
     acc, base = report.accuracy, baseline.accuracy
     for v in ("apriori", "asimov_observed", "asimov_apriori"):
         j = VARIANTS.index(v)

@@ -47,8 +47,12 @@ def _workspace(analysis_name: str, workspace: str | None, database_path: str | N
 @click.option("--chunk-size", type=click.IntRange(min=1), default=25, show_default=True)
 @click.option("--backend", type=click.Choice(["jax", "numpy"]), default="jax", show_default=True,
               help="pyhf backend of the fits (jax: the 'jax' extra, ~6× faster).")
+@click.option("--fitter", type=click.Choice(["slsqp", "batched"]), default="slsqp", show_default=True,
+              help="slsqp: one pyhf fit per hypothesis; batched: a chunk at once by a vectorised quasi-Newton "
+                   "solver (jax backend; SLSQP for the hypotheses it leaves unconverged), 10-20x faster on "
+                   "workspaces with many nuisance parameters.")
 def labels_command(analysis_name: str, database_path: str | None, workspace: str | None, out: Path, n_points: int,
-                   seed: int, processes: int, chunk_size: int, backend: str) -> None:
+                   seed: int, processes: int, chunk_size: int, backend: str, fitter: str) -> None:
     """Sample signal hypotheses and label them with pyhf profile fits (resumable: run it again to continue)."""
     from rich.progress import (
         BarColumn,
@@ -70,7 +74,8 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
             bar.update(task, completed=done, total=total)
 
         result = generate_labels(out, analysis, workspace, n=n_points, seed=seed, database=database_path,
-                                 processes=processes, chunk_size=chunk_size, backend=backend, progress=progress)
+                                 processes=processes, chunk_size=chunk_size, backend=backend, fitter=fitter,
+                                 progress=progress)
     click.echo(f"{len(result.signals)} labelled hypotheses in {out}")
 
 
@@ -87,8 +92,12 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
               help="torch threads (more threads on a busy 2-core machine are slower).")
 @click.option("--reference-points", type=click.IntRange(min=1), default=40, show_default=True,
               help="Labelled hypotheses kept out of training and stored in the card (the contract test's check).")
+@click.option("--baseline/--no-baseline", default=None,
+              help="Learn only the difference to independent Poisson counts (LABELS_FOLDER/baseline.npz, written by "
+                   "`nextsm surrogate labels`, or `nextsm surrogate baseline` for older folders).  Default: use it "
+                   "if the folder has it.")
 def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
-                  seed: int, threads: int, reference_points: int) -> None:
+                  seed: int, threads: int, reference_points: int, baseline: bool | None) -> None:
     """Train a surrogate on a training set (the `torch` extra) and save it with its model card."""
     try:
         from nextsm.surrogates.train import train_surrogate
@@ -99,6 +108,11 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
 
     data = load_labels(labels_folder)
     meta = data.meta
+    if baseline is None:
+        baseline = data.baseline is not None
+    if baseline and data.baseline is None:
+        raise click.UsageError(f"{labels_folder}: no baseline.npz; run `nextsm surrogate baseline {labels_folder}` "
+                               "or pass --no-baseline")
     if len(data.signals) <= 2 * reference_points:
         raise click.UsageError(f"{labels_folder}: {len(data.signals)} labelled hypotheses are too few")
     # the last hypotheses never enter training: exact pyhf q's for the card (tests/surrogates/test_contract.py)
@@ -113,10 +127,26 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
     network, report = train_surrogate(signals, labels, hidden=widths, epochs=epochs, patience=patience,
                                       ensemble=ensemble, seed=seed, progress=True, threads=threads,
                                       name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
-                                      card=card)
+                                      card=card, baseline=data.baseline if baseline else None)
     paths = save(network, out)
     click.echo(json.dumps(network.card.get("accuracy", {}), indent=1))
     click.echo(f"saved {paths[0]} and {paths[1]} ({report.seconds:.0f} s of training)")
+
+
+@surrogate.command("baseline")
+@click.argument("labels_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@database_option
+def baseline_command(labels_folder: Path, database_path: str | None) -> None:
+    """Write LABELS_FOLDER/baseline.npz (the Poisson baseline of the training set's workspace)."""
+    from nextsm.database import DatabaseSource, load_database
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+    from nextsm.surrogates.labels import load_labels, write_baseline
+
+    meta = load_labels(labels_folder).meta
+    db = load_database(database_path)
+    with DatabaseSource(db.path) as source:
+        model = HistFactoryModel.from_analysis(db.analysis(meta["analysis"]), meta["file"], source)
+    click.echo(f"wrote {write_baseline(labels_folder, model)}")
 
 
 @surrogate.command("list")

@@ -6,7 +6,8 @@ dropped; any other dot stays part of the name):
 ``dir/name.npz``
     Only float64 arrays, written with :func:`numpy.savez` (no pickled objects; read with
     ``allow_pickle=False``): ``s_scale``, ``x_mean``, ``x_std`` (shape ``(N,)``), ``y_mean``,
-    ``y_std`` (``(4,)``) and, per member ``k`` and layer ``l``, ``member{k}.weight{l}``
+    ``y_std`` (``(4,)``), optionally ``baseline_n`` and ``baseline_b`` (``(4, N)``, the Poisson
+    baseline of :mod:`nextsm.surrogates.network`; version 2) and, per member ``k`` and layer ``l``, ``member{k}.weight{l}``
     (``(in, out)``) and ``member{k}.bias{l}`` (``(out,)``).
 
 ``dir/name.json``
@@ -14,7 +15,7 @@ dropped; any other dot stays part of the name):
 
         {
           "format": "nextsm-surrogate",      # fixed
-          "version": 1,                      # FORMAT_VERSION; other versions are refused
+          "version": 2,                      # FORMAT_VERSION; 1 (no baseline) is read too
           "name": "ATLAS-SUSY-2018-04 (pyhf)",
           "variants": ["observed", "apriori", "asimov_observed", "asimov_apriori"],
           "region_names": ["SRlow", "SRhigh"],
@@ -56,12 +57,16 @@ from nextsm.surrogates.network import MLP, VARIANTS, SurrogateDomain, SurrogateN
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save", "surrogate_paths"]
 
 FORMAT_NAME = "nextsm-surrogate"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: versions :func:`load` reads (1: before the optional Poisson baseline)
+READABLE_VERSIONS = (1, 2)
+_BASELINE_ARRAYS = ("baseline_n", "baseline_b")
 _TRANSFORM_ARRAYS = ("s_scale", "x_mean", "x_std", "y_mean", "y_std")
 _TRANSFORMS = {
     "input": "x = (log1p(s / s_scale) - x_mean) / x_std",
     "output": "q = f(s) - f(0), f = y_mean + y_std * z",
 }
+_BASELINE = "q += 2 * sum_i (s_i - baseline_n[v, i] * log1p(s_i / baseline_b[v, i]))"
 
 
 def surrogate_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -74,6 +79,8 @@ def surrogate_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 def _arrays(network: SurrogateNetwork) -> dict[str, Any]:
     arrays: dict[str, Any] = {name: getattr(network, name) for name in _TRANSFORM_ARRAYS}
+    if network.has_baseline:
+        arrays.update({name: getattr(network, name) for name in _BASELINE_ARRAYS})
     for k, member in enumerate(network.members):
         for i, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
             arrays[f"member{k}.weight{i}"] = w
@@ -107,7 +114,7 @@ def save(network: SurrogateNetwork, path: str | os.PathLike[str]) -> tuple[Path,
         "region_names": list(network.region_names),
         "architecture": {"kind": "mlp", "widths": list(network.widths), "members": network.n_members},
         "activation": network.activation,
-        "transforms": dict(_TRANSFORMS),
+        "transforms": dict(_TRANSFORMS, **({"baseline": _BASELINE} if network.has_baseline else {})),
         "domain": {"s_max": network.domain.s_max.tolist(), "q_max": network.domain.q_max.tolist()},
         "arrays": list(arrays),
         "card": network.card,
@@ -159,10 +166,13 @@ def _read_meta(json_path: Path) -> dict[str, Any]:
             field="format",
         )
     version = _require(meta, "version", int, where)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SurrogateFormatError(
-            f"is {version}, this nextsm reads version {FORMAT_VERSION} only", path=where, field="version"
+            f"is {version}, this nextsm reads versions {', '.join(map(str, READABLE_VERSIONS))} only",
+            path=where, field="version",
         )
+    if version == 1 and any(name in _require(meta, "arrays", list, where) for name in _BASELINE_ARRAYS):
+        raise SurrogateFormatError("version 1 has no baseline arrays", path=where, field="arrays")
     if _require(meta, "variants", list, where) != list(VARIANTS):
         raise SurrogateFormatError(
             f"is {meta['variants']!r}, expected {list(VARIANTS)!r}", path=where, field="variants"
@@ -234,6 +244,9 @@ def load(path: str | os.PathLike[str]) -> SurrogateNetwork:
         for i in range(len(widths) - 1)
         for kind in ("weight", "bias")
     ]
+    baseline = [n for n in _BASELINE_ARRAYS if n in names]
+    if baseline:
+        expected += list(_BASELINE_ARRAYS)
     if sorted(names) != sorted(expected):
         raise SurrogateFormatError(
             f"lists {len(names)} arrays, expected {len(expected)} for {n_members} member(s) of widths {widths}",
@@ -257,10 +270,11 @@ def load(path: str | os.PathLike[str]) -> SurrogateNetwork:
             name=_require(meta, "name", str, where),
             region_names=tuple(_require(meta, "region_names", list, where)),
             card=_require(meta, "card", dict, where),
+            **{name: arrays[name] for name in baseline},
         )
     except SurrogateFormatError as exc:
         field_name = exc.field or ""
-        in_json = not (field_name.startswith("member") or field_name in _TRANSFORM_ARRAYS)
+        in_json = not (field_name.startswith("member") or field_name in _TRANSFORM_ARRAYS + _BASELINE_ARRAYS)
         raise SurrogateFormatError(
             exc.reason, path=where if in_json else str(npz_path), field=exc.field
         ) from None

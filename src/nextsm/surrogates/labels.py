@@ -52,8 +52,10 @@ if TYPE_CHECKING:
     from nextsm.likelihoods.histfactory import HistFactoryModel
 
 __all__ = [
+    "FITTERS",
     "VARIANTS",
     "LabelSet",
+    "Labeller",
     "SamplingSettings",
     "TrainingSetError",
     "generate_labels",
@@ -113,15 +115,94 @@ def sample_signals(n: int, background: NDArray[np.float64], bg_error: NDArray[np
     return out
 
 
-def labels(model: HistFactoryModel, signals: NDArray[np.float64]) -> NDArray[np.float64]:
+#: how labels are fitted: one SLSQP fit per hypothesis, or the vectorised solver with SLSQP for the rest
+FITTERS = ("slsqp", "batched")
+
+_VIEWS = (("observed", "observed"), ("apriori", "apriori"), ("asimov:observed", "observed"),
+          ("asimov:apriori", "apriori"))
+
+
+class Labeller:
+    """The four labels of many hypotheses of one model, with the fitters kept between calls.
+
+    ``fitter="batched"`` (backend ``jax``) fits a whole chunk at once with
+    :class:`~nextsm.likelihoods.histfactory_batch.BatchedProfile` and re-fits by SLSQP only the hypotheses it
+    does not bring to convergence, keeping the lower of the two minima.
+    """
+
+    def __init__(self, model: HistFactoryModel, fitter: str = "slsqp", *, batch: int = 100) -> None:
+        if fitter not in FITTERS:
+            raise TrainingSetError(f"parameter 'fitter' must be one of {FITTERS}, got {fitter!r}")
+        self.model = model
+        self.fitter = fitter
+        self.batch = batch
+        self._views = [(model if key in ("observed", "apriori") else model.asimov(data), data)  # type: ignore[arg-type]
+                       for key, data in _VIEWS]
+        self._batched: list[Any] | None = None
+        #: hypotheses re-fitted by SLSQP (batched fitter only), per variant
+        self.fallbacks = np.zeros(len(VARIANTS), dtype=int)
+
+    def __call__(self, signals: NDArray[np.float64]) -> NDArray[np.float64]:
+        sig = np.atleast_2d(np.asarray(signals, dtype=float))
+        out = np.empty((sig.shape[0], len(VARIANTS)))
+        if self.fitter == "slsqp":
+            for j, (view, data) in enumerate(self._views):
+                out[:, j] = 2.0 * (view.nll(1.0, sig, data=data) - view.nll(0.0, sig, data=data))
+            return out
+        from nextsm.likelihoods.histfactory_batch import BatchedProfile
+
+        if self._batched is None:
+            core = self.model._core
+            self._batched = [BatchedProfile(core, key, batch=self.batch) for key, _ in _VIEWS]
+        for j, ((view, data), fit) in enumerate(zip(self._views, self._batched, strict=True)):
+            result = fit(sig)
+            nll = result.nll.copy()
+            todo = np.flatnonzero(~result.converged)
+            if todo.size:
+                self.fallbacks[j] += todo.size
+                refit = view.nll(1.0, sig[todo], data=data)
+                nll[todo] = np.where(np.isfinite(nll[todo]), np.minimum(nll[todo], refit), refit)
+            out[:, j] = 2.0 * (nll - fit.background_nll)
+        return out
+
+
+def poisson_baseline(model: HistFactoryModel) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(n, b)``, each (4, N): per variant of :data:`VARIANTS`, the data and the background-only fit's
+    expectation in the main bin of every signal region (the surrogates' Poisson baseline,
+    :func:`nextsm.surrogates.network.poisson_q`).  Expectations are floored at 10⁻³ events."""
+    from nextsm.likelihoods.histfactory import _backend
+
+    core = model._core
+    config = core.model.config
+    offsets, start = {}, 0
+    for channel in config.channels:
+        offsets[channel] = start
+        start += int(config.channel_nbins[channel])
+    index = np.array([offsets[b.channel] + b.bin for b in model.layout.signal_bins], dtype=int)
+    n = np.empty((len(VARIANTS), len(index)))
+    b = np.empty_like(n)
+    with _backend(core.backend):
+        for j, (key, data) in enumerate(_VIEWS):
+            fit_key = data if key in ("observed", "apriori") else key
+            _, pars = core.background_fit(fit_key)
+            n[j] = np.asarray(core.data(fit_key), dtype=float)[index]
+            b[j] = np.asarray(core.model.expected_actualdata(pars), dtype=float)[index]
+    return n, np.maximum(b, 1e-3)
+
+
+def write_baseline(folder: str | os.PathLike[str], model: HistFactoryModel) -> Path:
+    """Store :func:`poisson_baseline` of ``model`` as ``folder/baseline.npz`` (read by :func:`load_labels`)."""
+    n, b = poisson_baseline(model)
+    path = Path(folder) / "baseline.npz"
+    tmp = path.with_name(f"baseline.{os.getpid()}.tmp.npz")
+    np.savez(tmp, n=n, b=b)
+    tmp.replace(path)
+    return path
+
+
+def labels(model: HistFactoryModel, signals: NDArray[np.float64], fitter: str = "slsqp") -> NDArray[np.float64]:
     """The four labels (H, 4) of ``signals`` (H, N), in the order of :data:`VARIANTS`."""
-    sig = np.atleast_2d(np.asarray(signals, dtype=float))
-    out = np.empty((sig.shape[0], len(VARIANTS)))
-    views = [(model, "observed"), (model, "apriori"), (model.asimov("observed"), "observed"),
-             (model.asimov("apriori"), "apriori")]
-    for j, (view, data) in enumerate(views):
-        out[:, j] = 2.0 * (view.nll(1.0, sig, data=data) - view.nll(0.0, sig, data=data))  # type: ignore[arg-type]
-    return out
+    return Labeller(model, fitter)(signals)
 
 
 def workspace_hash(analysis: Analysis, file: str, source: Any) -> str:
@@ -136,6 +217,8 @@ class LabelSet:
     signals: NDArray[np.float64]
     labels: NDArray[np.float64]
     meta: dict[str, Any]
+    #: ``(n, b)`` of :func:`poisson_baseline` if the folder has ``baseline.npz``
+    baseline: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
 
 
 def _chunk_path(folder: Path, k: int) -> Path:
@@ -143,7 +226,8 @@ def _chunk_path(folder: Path, k: int) -> Path:
 
 
 def _label_chunks(database: str | None, analysis_name: str, file: str, folder: str, chunks: list[int],
-                  chunk_size: int, backend: str, on_chunk: Callable[[], None] | None = None) -> list[int]:
+                  chunk_size: int, backend: str, fitter: str = "slsqp",
+                  on_chunk: Callable[[], None] | None = None) -> list[int]:
     """Worker: label the given chunks of ``folder/signals.npy`` with one model (built once per process);
     ``on_chunk`` is called after each chunk (in-process progress)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -160,11 +244,14 @@ def _label_chunks(database: str | None, analysis_name: str, file: str, folder: s
         if list(model.region_names) != list(regions):
             raise TrainingSetError(f"{folder}: the workspace's signal regions {list(model.region_names)} differ "
                                    f"from the training set's {regions}")
+        if not (Path(folder) / "baseline.npz").exists():
+            write_baseline(folder, model)
+        labeller = Labeller(model, fitter, batch=chunk_size)
         for k in chunks:
             path = _chunk_path(Path(folder), k)
             if path.exists():
                 continue
-            values = labels(model, signals[k * chunk_size:(k + 1) * chunk_size])
+            values = labeller(signals[k * chunk_size:(k + 1) * chunk_size])
             tmp = path.with_name(path.stem + ".tmp.npy")
             np.save(tmp, values, allow_pickle=False)
             tmp.replace(path)
@@ -175,7 +262,7 @@ def _label_chunks(database: str | None, analysis_name: str, file: str, folder: s
 
 def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: str, *, n: int, seed: int,
                     database: str | None = None, processes: int = 1, chunk_size: int = 25, backend: str = "numpy",
-                    settings: SamplingSettings | None = None,
+                    fitter: str = "slsqp", settings: SamplingSettings | None = None,
                     progress: Callable[[int, int], None] | None = None) -> LabelSet:
     """Generate (or resume) the training set of workspace ``file`` of ``analysis`` in ``folder``.
 
@@ -194,7 +281,7 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
     settings = settings or SamplingSettings()
     meta = {"format": FORMAT, "analysis": analysis.name, "file": file, "workspace_sha256": digest, "n": n,
             "seed": seed, "regions": list(regions), "variants": list(VARIANTS), "sampling": asdict(settings),
-            "chunk_size": chunk_size}
+            "chunk_size": chunk_size, "fitter": fitter}
     meta = json.loads(json.dumps(meta))  # as it reads back (tuples become lists)
     manifest = out / "manifest.json"
     if manifest.exists():
@@ -224,12 +311,12 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
                 if progress is not None:
                     progress(counter[0], n_chunks)
 
-            _label_chunks(database, analysis.name, file, str(out), todo, chunk_size, backend, one_more)
+            _label_chunks(database, analysis.name, file, str(out), todo, chunk_size, backend, fitter, one_more)
         else:
             # one task per chunk list; a process labels its chunks with one model (compiled once)
             with ProcessPoolExecutor(max_workers=processes) as pool:
                 futures = [pool.submit(_label_chunks, database, analysis.name, file, str(out), g, chunk_size,
-                                       backend) for g in groups]
+                                       backend, fitter) for g in groups]
                 pending = set(futures)
                 while pending:
                     _, pending = wait(pending, timeout=2.0)
@@ -241,12 +328,19 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
 
 
 def _regions(analysis: Analysis, file: str) -> Sequence[str]:
-    from nextsm.likelihoods.factory import _workspace_regions
-
+    """The regions a signal of workspace ``file`` has yields in, in the model's order: the SRs of its
+    ``jsonFiles`` entry, and its CRs too where the analysis sets ``includeCRs``."""
     entry = (analysis.info.json_files or {}).get(file)
     if entry is None:
         raise TrainingSetError(f"analysis '{analysis.name}' has no workspace '{file}' in jsonFiles")
-    return _workspace_regions(entry)
+    kinds = ("SR", "CR") if analysis.info.include_crs else ("SR",)
+    names: list[str] = []
+    for item in entry:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict) and item.get("type", "SR") in kinds and item.get("smodels"):
+            names.append(str(item["smodels"]))
+    return names
 
 
 def load_labels(folder: str | os.PathLike[str]) -> LabelSet:
@@ -271,6 +365,13 @@ def load_labels(folder: str | os.PathLike[str]) -> LabelSet:
                 raise TrainingSetError(f"{path}: shape {chunk.shape}, expected {(expected, len(VARIANTS))}")
             rows.append(signals[k * size:k * size + expected])
             values.append(chunk)
+    baseline = None
+    if (out / "baseline.npz").exists():
+        with np.load(out / "baseline.npz", allow_pickle=False) as arrays:
+            baseline = (np.array(arrays["n"]), np.array(arrays["b"]))
+        if baseline[0].shape != (len(VARIANTS), signals.shape[1]):
+            raise TrainingSetError(f"{out / 'baseline.npz'}: shape {baseline[0].shape}, expected "
+                                   f"{(len(VARIANTS), signals.shape[1])}")
     if not rows:
-        return LabelSet(np.zeros((0, signals.shape[1])), np.zeros((0, len(VARIANTS))), meta)
-    return LabelSet(np.concatenate(rows), np.concatenate(values), meta)
+        return LabelSet(np.zeros((0, signals.shape[1])), np.zeros((0, len(VARIANTS))), meta, baseline)
+    return LabelSet(np.concatenate(rows), np.concatenate(values), meta, baseline)

@@ -34,6 +34,20 @@ with :math:`W_l` of shape ``(in, out)`` (row vectors times matrices, the transpo
 even where a BLAS rounds one row of a batch differently from another.  The log transform is close to linear below :math:`c_i` and
 compresses large yields.
 
+Poisson baseline (optional)
+---------------------------
+With ``baseline_n`` and ``baseline_b`` (shape ``(4, N)``: per variant, the data :math:`n_{vi}` and the
+background-only fit's expectation :math:`b_{vi}` in the bin of region i), the network learns only what the
+nuisance parameters and the correlations add to the likelihood of N independent Poisson counts:
+
+.. math::
+
+    q_v(s) = 2 \sum_i \Big[s_i - n_{vi} \ln\Big(1 + \frac{s_i}{b_{vi}}\Big)\Big]
+             + \tau_v \big[z_v(s) - z_v(0)\big].
+
+The first term is exact for a workspace without systematic uncertainties, grows with the signal as the true q
+does, and makes far-excluded hypotheses cheap to get right (what a plain MLP on many regions does worst).
+
 An *ensemble* of :math:`K` members (equal architecture, shared transforms) returns the mean
 :math:`\bar q = \frac1K \sum_k q^{(k)}` and, with ``return_std=True``, the spread
 :math:`\big[\frac1K \sum_k (q^{(k)} - \bar q)^2\big]^{1/2}` (zero for :math:`K = 1`), a rough estimate
@@ -79,6 +93,7 @@ __all__ = [
     "SurrogateDomain",
     "SurrogateNetwork",
     "activate",
+    "poisson_q",
 ]
 
 Activation = Literal["silu", "elu", "softplus"]
@@ -118,6 +133,14 @@ def activate(name: Activation, x: NDArray[np.float64]) -> NDArray[np.float64]:
             f"unknown activation {name!r}; expected one of {ACTIVATIONS}", field="activation"
         )
     return x
+
+
+def poisson_q(s: NDArray[np.float64], n: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    r""":math:`2 \sum_i [s_i - n_{vi} \ln(1 + s_i / b_{vi})]`, shape ``(H, V)``, for ``s`` (H, N) and ``n``, ``b`` (V, N):
+    q of N independent Poisson counts with known backgrounds (the baseline of the module docstring)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = np.log1p(s[:, None, :] / b[None, :, :])
+        return 2.0 * (s.sum(axis=1)[:, None] - np.einsum("hvi,vi->hv", ratio, n))
 
 
 def _frozen(values: ArrayLike, *, ndim: int, field_name: str) -> NDArray[np.float64]:
@@ -251,6 +274,9 @@ class SurrogateNetwork:
         The model card, a JSON-serialisable dict (deep-copied): workspace name and sha256, training
         set size and provenance, accuracy figures, ``monotonic``, ``reference_points``
         (see :mod:`nextsm.surrogates.io`).
+    baseline_n, baseline_b:
+        The Poisson baseline (module docstring), both ``None`` or both of shape ``(4, N)`` with
+        ``baseline_n >= 0`` and ``baseline_b > 0``.
     """
 
     members: tuple[MLP, ...]
@@ -264,6 +290,8 @@ class SurrogateNetwork:
     name: str = "surrogate"
     region_names: tuple[str, ...] = ()
     card: Mapping[str, Any] = field(default_factory=dict)
+    baseline_n: NDArray[np.float64] | None = None
+    baseline_b: NDArray[np.float64] | None = None
     _z0: tuple[NDArray[np.float64], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -312,12 +340,33 @@ class SurrogateNetwork:
                 f"expected {n_in} distinct strings, got {names!r}", field="region_names"
             )
         set_(self, "region_names", names)
+        if (self.baseline_n is None) != (self.baseline_b is None):
+            raise SurrogateFormatError("baseline_n and baseline_b must be given together", field="baseline_n")
+        if self.baseline_n is not None:
+            for attr, low, strict in (("baseline_n", 0.0, False), ("baseline_b", 0.0, True)):
+                arr = _frozen(getattr(self, attr), ndim=2, field_name=attr)
+                if arr.shape != (n_out, n_in):
+                    raise SurrogateFormatError(f"has shape {arr.shape}, expected ({n_out}, {n_in})", field=attr)
+                if np.any(arr <= low) if strict else np.any(arr < low):
+                    raise SurrogateFormatError("must be positive" if strict else "must be >= 0", field=attr)
+                set_(self, attr, arr)
         set_(self, "name", str(self.name))
         set_(self, "card", copy.deepcopy(dict(self.card)))
         x0 = ((np.log1p(np.zeros(n_in)) - self.x_mean) / self.x_std)[None, :]
         set_(self, "_z0", tuple(m.forward(x0, self.activation)[0] for m in members))
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def has_baseline(self) -> bool:
+        """Whether q includes the Poisson baseline (module docstring)."""
+        return self.baseline_n is not None
+
+    def baseline(self, s: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The Poisson baseline term of q, shape ``(H, 4)`` (zeros without a baseline)."""
+        if self.baseline_n is None or self.baseline_b is None:
+            return np.zeros((s.shape[0], len(VARIANTS)))
+        return poisson_q(s, self.baseline_n, self.baseline_b)
+
     @property
     def n_regions(self) -> int:
         """Number of inputs N (signal regions)."""
@@ -409,6 +458,8 @@ class SurrogateNetwork:
                     z -= z0
                     z *= self.y_std
                     out[k, block] = z
+        if self.has_baseline:
+            out += self.baseline(s)[None]
         out[:, np.all(s == 0.0, axis=1), :] = 0.0
         return out
 

@@ -60,6 +60,7 @@ from nextsm.surrogates.network import (
     Activation,
     SurrogateDomain,
     SurrogateNetwork,
+    poisson_q,
 )
 
 __all__ = ["EpochRecord", "TorchSurrogate", "TrainingReport", "train_surrogate"]
@@ -99,6 +100,7 @@ class TorchSurrogate(nn.Module):
         x_std: ArrayLike,
         y_mean: ArrayLike,
         y_std: ArrayLike,
+        baseline: tuple[ArrayLike, ArrayLike] | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
@@ -114,6 +116,10 @@ class TorchSurrogate(nn.Module):
             ("y_std", y_std),
         ):
             self.register_buffer(name, torch.tensor(np.array(values, dtype=np.float64), dtype=dtype))
+        self.has_baseline = baseline is not None
+        if baseline is not None:
+            self.register_buffer("baseline_n", torch.tensor(np.array(baseline[0], dtype=np.float64), dtype=dtype))
+            self.register_buffer("baseline_b", torch.tensor(np.array(baseline[1], dtype=np.float64), dtype=dtype))
 
     def linears(self) -> list[nn.Linear]:
         """The layers, first to last."""
@@ -137,7 +143,11 @@ class TorchSurrogate(nn.Module):
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         """:math:`q(s) = \\tau [z(s) - z(0)]` (z(0) evaluated in the same batch)."""
         z = self.raw(torch.cat([torch.zeros_like(signal[:1]), signal]))
-        return (z[1:] - z[:1]) * self.y_std
+        q = (z[1:] - z[:1]) * self.y_std
+        if self.has_baseline:
+            ratio = torch.log1p(signal[:, None, :] / self.baseline_b[None])
+            q = q + 2.0 * (signal.sum(dim=1, keepdim=True) - (ratio * self.baseline_n[None]).sum(dim=2))
+        return q
 
     def to_mlp(self) -> MLP:
         """The member's weights for numpy inference (``Linear.weight`` transposed to ``(in, out)``)."""
@@ -160,6 +170,7 @@ class TorchSurrogate(nn.Module):
             x_std=network.x_std,
             y_mean=network.y_mean,
             y_std=network.y_std,
+            baseline=None if network.baseline_n is None else (network.baseline_n, network.baseline_b),
             dtype=dtype,
         )
         mlp = network.members[member]
@@ -355,6 +366,7 @@ def train_surrogate(
     name: str = "surrogate",
     region_names: Sequence[str] = (),
     card: Mapping[str, Any] | None = None,
+    baseline: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> tuple[SurrogateNetwork, TrainingReport]:
     """Train a surrogate of the four profiled q's on labelled hypotheses (see the module docstring).
 
@@ -399,6 +411,10 @@ def train_surrogate(
     card:
         Model card entries (workspace, provenance, ``reference_points``, ...); ``training`` (merged
         with the automatic one) and ``accuracy`` are filled in unless given.
+    baseline:
+        ``(n, b)``, each ``(4, N)``: the Poisson baseline the network adds its output to (see
+        :mod:`nextsm.surrogates.network`; :func:`nextsm.surrogates.labels.poisson_baseline` computes
+        it from the workspace); ``None``: the network alone.
 
     Returns
     -------
@@ -436,7 +452,18 @@ def train_surrogate(
     if n_train < 1:
         raise LikelihoodError(f"no training hypotheses left of {m} after the validation and test splits")
     i_val, i_test, i_train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
-    transforms = _transforms(s[i_train], q[i_train], dtype)
+    base_arrays: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    residual = q
+    if baseline is not None:
+        base_arrays = (np.asarray(baseline[0], dtype=float), np.asarray(baseline[1], dtype=float))
+        for pname, arr in zip(("baseline[0]", "baseline[1]"), base_arrays, strict=True):
+            if arr.shape != (len(VARIANTS), s.shape[1]) or not np.all(np.isfinite(arr)):
+                raise LikelihoodError(f"parameter '{pname}' has shape {arr.shape} or non-finite entries, "
+                                      f"expected finite values of shape ({len(VARIANTS)}, {s.shape[1]})")
+        if np.any(base_arrays[1] <= 0) or np.any(base_arrays[0] < 0):
+            raise LikelihoodError("parameter 'baseline' needs n >= 0 and b > 0")
+        residual = q - poisson_q(s, *base_arrays)
+    transforms = _transforms(s[i_train], residual[i_train], dtype)
 
     def tensors(idx: NDArray[np.int64]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (
@@ -475,7 +502,7 @@ def train_surrogate(
         for k in range(ensemble):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed + k)
-                module = TorchSurrogate(widths, activation, **transforms, dtype=torch_dtype)
+                module = TorchSurrogate(widths, activation, **transforms, baseline=base_arrays, dtype=torch_dtype)
             generator = torch.Generator().manual_seed(seed + k)
             tr, va, best, stop = _train_member(
                 module,
@@ -516,6 +543,7 @@ def train_surrogate(
         "dtype": dtype,
         "threads": threads,
         "loss": "mean(((q_net - q) / (1 + |q| / q_scale))**2)",
+        "baseline": base_arrays is not None,
     }
     domain = SurrogateDomain(s_max=s.max(axis=0), q_max=q.max(axis=0))
     network = SurrogateNetwork(
@@ -529,6 +557,8 @@ def train_surrogate(
         activation=activation,
         name=name,
         region_names=tuple(region_names),
+        baseline_n=None if base_arrays is None else base_arrays[0],
+        baseline_b=None if base_arrays is None else base_arrays[1],
     )
     held_out = i_test if n_test > 0 else i_val
     accuracy = accuracy_report(network, s[held_out], q[held_out])
