@@ -31,6 +31,10 @@ def test_study_report_has_the_pvalue(study, tmp_path):
     page = render(data, images)
     assert f'<span id="pvalue-p">{fmt(expected.p)}</span>' in page
     assert 'id="fig-pvalue"' in page
+    # these runs recorded only their settings (as runs made before provenance was recorded)
+    assert data.run.recorded == {}
+    assert "<th>nextsm version (run)</th><td>not recorded</td>" in page
+    assert "<th>database content hash (run)</th><td>not recorded</td>" in page
     path = write_plot("pvalue", study, tmp_path / "k.pdf")
     assert path.read_bytes().startswith(b"%PDF")
 

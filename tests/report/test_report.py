@@ -13,7 +13,7 @@ from nextsm.cli.main import cli
 from nextsm.machine.store import RunStore
 from nextsm.report import ReportError, collect
 
-from .conftest import SEED, STEPS, WALKERS
+from .conftest import COMMAND, SEED, STEPS, WALKERS
 
 pytestmark = pytest.mark.database
 
@@ -53,6 +53,44 @@ def test_collect_agrees_with_the_run_store(small_run, data):
     r_obs = [r.r_obs for r in best.constraining]
     assert r_obs == sorted(r_obs, reverse=True)
     assert json.loads(data.to_json())["best"]["K"] == pytest.approx(best.K)
+
+
+def test_contributions_are_differences_from_the_walkers_k(small_run, data, database):
+    """ΔK of every combined analysis is K − K refitted without it on the same [0, μ_max]: consistent with K."""
+    from nextsm.machine import Combinability, k_statistic
+    from nextsm.machine.explain import explain
+    from nextsm.model.protomodel import ProtoModel
+    from nextsm.theory import Predictor
+
+    best = data.best
+    assert best.mu_hat <= best.mu_max
+    explanation = explain(ProtoModel.from_dict(best.model), Predictor(database), Combinability.load())
+    assert pytest.approx(best.K, abs=1e-12) == explanation.K
+    assert best.analysis_contributions == pytest.approx(explanation.analysis_contributions)
+    lists = Combinability.load()
+    for analysis, delta in best.analysis_contributions.items():
+        rest = [r for r in explanation.results if r.prediction.analysis != analysis]
+        refit = k_statistic(rest, lists, best.log_prior, mu_max=best.mu_max)
+        assert pytest.approx(delta, abs=1e-9) == best.K - refit.K
+    assert [c.r_obs for c in best.combination] == pytest.approx(
+        [p.r_obs * best.mu_hat for p in explanation.statistic.combination])
+
+
+def test_the_page_shows_the_recorded_provenance(small_run, small_report, data, database):
+    from nextsm import __version__
+
+    recorded = data.run.recorded
+    assert recorded["database"]["content_hash"] == database.content_hash == data.run.database_hash
+    assert (recorded["seed"], recorded["walkers"], recorded["steps"]) == (SEED, WALKERS, STEPS)
+    assert recorded["nextsm_version"] == __version__
+    page = small_report.read_text(encoding="utf-8")
+    for shown in (f"<th>started (UTC)</th><td>{recorded['started']}</td>", f"<td>{COMMAND}</td>",
+                  f"<th>database content hash (run)</th><td>{database.content_hash[:16]}</td>",
+                  f"<th>nextsm version (run)</th><td>{__version__}</td>",
+                  f"<th>steps requested per walker</th><td class=\"num\">{STEPS}</td>"):
+        assert shown in page
+    assert "not recorded" not in page
+    assert 'id="database-mismatch"' not in page
 
 
 def test_page_is_self_contained_and_shows_the_numbers(small_report, data):

@@ -1,10 +1,10 @@
 """Gather what a report shows from a run folder (or a study folder) into a :class:`~nextsm.report.data.ReportData`.
 
-The run store gives the metadata, the K history of every walker and the hiscores without the database.  The best
-model is then evaluated again on the database exactly as the walker evaluates it
-(:func:`nextsm.machine.walker.evaluate`: K with μ̂ ≤ μ_max and both critics, so K equals the stored K on the same
-database) and explained with :func:`nextsm.machine.explain.explain` (the best-combination table, ΔK when a
-particle or an analysis is removed).  A *study* folder (``study.json``, see :mod:`nextsm.machine.study`) adds the
+The run store gives the metadata (the run's settings and the provenance recorded when it was created), the K
+history of every walker and the hiscores without the database.  The best model is then evaluated again on the
+database with :func:`nextsm.machine.explain.explain`, which evaluates exactly as the walker does (K with
+μ̂ ≤ μ_max and both critics at μ̂, so K equals the stored K on the same database) and gives the best-combination
+table and ΔK when a particle or an analysis is removed, all from that one evaluation.  A *study* folder (``study.json``, see :mod:`nextsm.machine.study`) adds the
 K_max of every run and the global p-value; its best real run (else its best fake run) is reported.
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nextsm.machine.store import RunStore, StepRecord
+from nextsm.machine.store import PROVENANCE, SETTINGS, RunStore, StepRecord
 from nextsm.report.data import (
     BestModel,
     CombinabilityData,
@@ -127,7 +127,8 @@ def hiscore_rows(records: Sequence[StepRecord]) -> list[HiscoreRow]:
 def _run_info(folder: Path, store: RunStore, histories: list[WalkerHistory], db: Any | None) -> RunInfo:
     from nextsm import __version__
 
-    settings = store.meta().get("settings", {})
+    meta = store.meta()
+    settings = meta.get(SETTINGS, {})
     seconds = [r.seconds for r in store.steps() if r.seconds]
     return RunInfo(
         folder=str(folder), walkers=len(histories), steps=sum(len(h.step) for h in histories),
@@ -135,25 +136,17 @@ def _run_info(folder: Path, store: RunStore, histories: list[WalkerHistory], db:
         database=str(db.path) if db is not None else str(settings.get("database") or "default"),
         database_version=db.version if db is not None else "", database_hash=db.content_hash if db is not None else "",
         code_version=__version__, step_seconds=float(sum(seconds)),
-        median_step_ms=1e3 * statistics.median(seconds) if seconds else 0.0, settings=settings)
+        median_step_ms=1e3 * statistics.median(seconds) if seconds else 0.0, settings=settings,
+        recorded=meta.get(PROVENANCE) or {})
 
 
-def _combination_row(p: Any, predictor: Any, mu: float) -> CombinationRow:
-    """A result of the best combination at the walker's μ̂: Z = sign(q)√|q|, q = 2[ln L(μ̂) − ln L(0)]."""
-    z = None
-    found = predictor.statistical_model(p, cap_excess=True)
-    if found is not None:
-        likelihood, signal = found
-        q = 2.0 * float(likelihood.nll(0.0, signal[None, :])[0] - likelihood.nll(mu, signal[None, :])[0])
-        z = math.copysign(math.sqrt(abs(q)), q)
-    observed = expected = error = None
-    if p.type == "EM":
-        ds = predictor.compiled.datasets[p.dataset_index].dataset
-        observed, expected, error = ds.observed_n, ds.expected_bg, ds.bg_error
-    events = p.type != "UL"
-    return CombinationRow(p.analysis, p.dataset, p.type, p.sqrts, list(p.txnames), observed, expected, error, z,
-                          (sum(p.yields) if events else p.xsection_fb) * mu, "events" if events else "fb",
-                          None if p.r_obs is None else p.r_obs * mu, None if p.r_exp is None else p.r_exp * mu)
+def _combination_row(row: dict[str, Any]) -> CombinationRow:
+    """A row of :attr:`nextsm.machine.explain.Explanation.combination` (at μ̂) for the report."""
+    events = "signal_events" in row
+    return CombinationRow(row["analysis"], row["dataset"], row["type"], row["sqrts"], row["txnames"],
+                          row.get("observed"), row.get("expected"), row.get("bg_error"), row["Z"],
+                          row["signal_events"] if events else row["signal_fb"], "events" if events else "fb",
+                          row["r_obs"], row["r_exp"])
 
 
 def evaluate_best(record: StepRecord, predictor: Any, combinability: Any, *, rank: int = 1,
@@ -161,21 +154,16 @@ def evaluate_best(record: StepRecord, predictor: Any, combinability: Any, *, ran
     """Evaluate and explain the model of ``record`` (module docstring)."""
     from nextsm.machine.combiner import combinability_matrix
     from nextsm.machine.explain import explain
-    from nextsm.machine.teststatistic import likelihood_results
-    from nextsm.machine.walker import evaluate
     from nextsm.model.protomodel import ProtoModel
     from nextsm.theory.predictions import best_results
 
     model = ProtoModel.from_dict(record.model)
-    evaluation = evaluate(model, predictor, combinability)
-    ts = evaluation.statistic
-    if ts is None:  # pragma: no cover - evaluate always fits K
-        raise ReportError(f"walker {record.walker} step {record.step}: the model could not be evaluated")
+    explanation = explain(model, predictor, combinability, contributions=contributions)
+    ts = explanation.statistic
     mu = ts.mu_hat
     xsecs = predictor.cross_sections(model)
-    predictions = predictor.predict(model, xsecs=xsecs, likelihoods="none")
     combined = {p.key for p in ts.combination}
-    results = sorted(best_results(predictions), key=lambda p: -(p.r_obs or 0.0))
+    results = sorted(best_results(explanation.predictions), key=lambda p: -(p.r_obs or 0.0))
 
     def row(p: Any) -> ResultRow:
         return ResultRow(p.analysis, p.dataset, p.type, p.sqrts, list(p.txnames),
@@ -183,8 +171,6 @@ def evaluate_best(record: StepRecord, predictor: Any, combinability: Any, *, ran
                          sorted({particle_label(abs(q)) for q in p.particles}), p.key in combined)
 
     constraining = [row(p) for p in results[:N_CONSTRAINING] if p.r_obs is not None]
-    explanation = explain(model, predictor, combinability, contributions=contributions)
-
     particles = []
     for pdg, mass in sorted(model.masses.items(), key=lambda x: x[1]):
         prefer = [_label(p.analysis, p.dataset) for p in ts.combination if pdg in {abs(q) for q in p.particles}]
@@ -200,9 +186,8 @@ def evaluate_best(record: StepRecord, predictor: Any, combinability: Any, *, ran
                                  {f"{s:g}": xsecs.get(s, {}).get(pair, 0.0) * mu for s in sorted(xsecs)})
                    for pair, kappa in sorted(model.ssmultipliers.items(),
                                              key=lambda x: -max((t.get(x[0], 0.0) for t in xsecs.values()), default=0))]
-    combination = [_combination_row(p, predictor, mu) for p in ts.combination]
 
-    involved = [r for r in likelihood_results(predictions, predictor)
+    involved = [r for r in explanation.results
                 if r.prediction.key in combined or (r.prediction.r_exp or 0.0) * mu >= R_EXP_CONSTRAINS]
     involved = sorted(involved, key=lambda r: (r.prediction.key not in combined, -(r.prediction.r_exp or 0.0)))
     involved = involved[:max(N_CONSTRAINING, len(combined))]
@@ -213,9 +198,9 @@ def evaluate_best(record: StepRecord, predictor: Any, combinability: Any, *, ran
                           ssmultipliers={p: k * mu for p, k in model.ssmultipliers.items()}, xsecs=model.xsecs)
     return BestModel(
         rank=rank, walker=record.walker, step=record.step, stored_K=float(record.K or -math.inf),
-        K=evaluation.K, llr=ts.llr, log_prior=ts.log_prior, mu_hat=mu, Z=ts.Z, critics=evaluation.critics,
-        particles=particles, decays=decays, productions=productions, combination=combination,
-        explain_K=explanation.statistic.K, explain_mu_hat=explanation.statistic.mu_hat,
+        K=explanation.K, llr=ts.llr, log_prior=ts.log_prior, mu_hat=mu, mu_max=explanation.mu_max, Z=ts.Z,
+        critics=[explanation.fast.to_dict(), explanation.slow.to_dict()], particles=particles, decays=decays,
+        productions=productions, combination=[_combination_row(r) for r in explanation.combination],
         analysis_contributions=dict(explanation.analysis_contributions), constraining=constraining,
         combinability=combinability_data, model=model.to_dict(), model_absorbed=absorbed.to_dict())
 
@@ -248,7 +233,7 @@ def collect(folder: str | Path, *, database: str | None = None, combinability: s
     try:
         histories = read_histories(store)
         top = store.hiscores(max(n_hiscores, rank))
-        settings = store.meta().get("settings", {})
+        settings = store.meta().get(SETTINGS, {})
         db = predictor = lists = None
         best = None
         if evaluate and len(top) >= rank:

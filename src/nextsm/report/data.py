@@ -39,7 +39,10 @@ class RunInfo:
     """Provenance of a run: where it is, how it was started, which database and code the report evaluated with.
 
     ``settings`` is the run's stored ``settings`` (walkers, steps, seed, rule, database); ``database_*`` and
-    ``code_version`` describe the database and nextsm version used to make the report.
+    ``code_version`` describe the database and nextsm version used to make the report; ``recorded`` is the
+    provenance the run recorded when it was created (:data:`nextsm.machine.store.PROVENANCE`: nextsm version,
+    database path, version and hash, seed, walkers, steps, options, start time, Python and numpy versions), empty
+    for runs made before it was recorded.
     """
 
     folder: str
@@ -54,6 +57,7 @@ class RunInfo:
     step_seconds: float
     median_step_ms: float
     settings: dict[str, Any] = field(default_factory=dict)
+    recorded: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -176,9 +180,9 @@ class CombinabilityData:
 
 @dataclass(frozen=True)
 class BestModel:
-    """The best model of the run, re-evaluated as the walker evaluates (K with μ̂ ≤ μ_max, both critics), and
-    explained: the combination table and the contributions come from :func:`nextsm.machine.explain.explain`,
-    whose μ̂ is not capped (``explain_K``, ``explain_mu_hat``)."""
+    """The best model of the run, re-evaluated and explained by :func:`nextsm.machine.explain.explain`, which
+    evaluates as the walker does (K with μ̂ ≤ ``mu_max``, both critics at μ̂): K, the combination table and the
+    contributions come from that one evaluation."""
 
     rank: int
     walker: int
@@ -188,14 +192,13 @@ class BestModel:
     llr: float
     log_prior: float
     mu_hat: float
+    mu_max: float
     Z: float
     critics: list[dict[str, Any]]
     particles: list[ParticleRow]
     decays: list[DecayRow]
     productions: list[ProductionRow]
     combination: list[CombinationRow]
-    explain_K: float  # noqa: N815
-    explain_mu_hat: float
     analysis_contributions: dict[str, float]
     constraining: list[ResultRow]
     combinability: CombinabilityData

@@ -82,14 +82,45 @@ def _figure(images: Mapping[str, bytes], name: str, caption: str) -> str:
             f'src="data:image/png;base64,{data}"><div class="note">{escape(caption)}</div></div>')
 
 
+#: what the page shows for a value an old run did not record
+NOT_RECORDED = "not recorded"
+
+
+def _recorded_rows(run: RunInfo) -> list[tuple[str, object]]:
+    """The provenance the run recorded when it was created (``not recorded`` for runs made before that)."""
+    rec = run.recorded
+    database = rec.get("database") or {}
+    options = rec.get("options") or {}
+    runner = rec.get("runner") or {}
+
+    def value(v: object) -> object:
+        return NOT_RECORDED if v is None or v == "" else v
+
+    versions = (f"Python {rec['python']}, numpy {rec['numpy']}" if rec.get("python") and rec.get("numpy")
+                else None)
+    return [("started (UTC)", value(rec.get("started"))), ("nextsm version (run)", value(rec.get("nextsm_version"))),
+            ("steps requested per walker", value(rec.get("steps"))),
+            ("database (run)", value(database.get("path") or database.get("error"))),
+            ("database version (run)", value(database.get("version"))),
+            ("database content hash (run)", value((database.get("content_hash") or "")[:16])),
+            ("command line", value(options.get("command"))),
+            ("runner", value(", ".join(f"{k} {v}" for k, v in runner.items() if v is not None))),
+            ("Python, numpy (run)", value(versions))]
+
+
 def _run_section(run: RunInfo, walkers: Sequence[WalkerHistory], images: Mapping[str, bytes]) -> str:
     rows = [("run folder", run.folder), ("walkers", run.walkers), ("steps (all walkers)", run.steps),
-            ("seed", run.seed), ("acceptance rule", run.rule),
-            ("database", run.database), ("database version", run.database_version or "–"),
-            ("database content hash", run.database_hash[:16] or "–"), ("nextsm version (report)", run.code_version),
+            ("seed", run.seed), ("acceptance rule", run.rule), *_recorded_rows(run),
+            ("database (report)", run.database), ("database version (report)", run.database_version or "–"),
+            ("database content hash (report)", run.database_hash[:16] or "–"),
+            ("nextsm version (report)", run.code_version),
             ("walk time (sum over steps)", f"{run.step_seconds:.1f} s"),
             ("median step", f"{run.median_step_ms:.1f} ms")]
     meta = "<table>" + "".join(f"<tr><th>{escape(k)}</th>{_cell(v)}</tr>" for k, v in rows) + "</table>"
+    recorded_hash = (run.recorded.get("database") or {}).get("content_hash")
+    if recorded_hash and run.database_hash and recorded_hash != run.database_hash:
+        meta += ('<p class="note fail" id="database-mismatch">The report evaluates the best model on another '
+                 "database than the run was made with: its K may differ from the stored K.</p>")
     walker_rows = [(w.walker, len(w.step), f"{w.acceptance:.0%}", w.best_K,
                     next((k for k in reversed(w.current_K) if k is not None), None)) for w in walkers]
     return ('<section id="run"><h2>Run</h2>' + meta + "<h3>K history per walker</h3>"
@@ -124,8 +155,8 @@ def _best_section(best: BestModel, images: Mapping[str, bytes]) -> str:
     parts = [f'<section id="best"><h2>Best model (hiscore #{best.rank}: walker {best.walker}, step {best.step})</h2>',
              f'<p class="big">K = <span id="best-K">{best.K:.3f}</span>, Z = {fmt(best.Z)}, '
              f'μ̂ = <span id="best-mu">{fmt(best.mu_hat)}</span></p>',
-             f'<p class="note">2 ln L(μ̂)/L(0) = {fmt(best.llr)}, 2 ln π = {fmt(2 * best.log_prior)}; K as stored by the '
-             f"walker: {fmt(best.stored_K, 5)}. Cross sections, signals and r-values are at μ̂ (μ̂ absorbed into the "
+             f'<p class="note">2 ln L(μ̂)/L(0) = {fmt(best.llr)}, 2 ln π = {fmt(2 * best.log_prior)}, μ̂ ≤ μ_max = '
+             f"{fmt(best.mu_max)}; K as stored by the walker: {fmt(best.stored_K, 5)}. Cross sections, signals and r-values are at μ̂ (μ̂ absorbed into the "
              "κ's).</p>", "<h3>Critics</h3>", _critics(best),
              '<h3 id="ruler">Mass spectrum</h3>',
              _figure(images, "ruler", "Mass ruler: green, results of the best combination the particle enters; red, "
@@ -156,9 +187,10 @@ def _best_section(best: BestModel, images: Mapping[str, bytes]) -> str:
                         [(r.analysis, r.dataset or "", r.type, r.sqrts, ", ".join(r.txnames), ", ".join(r.particles),
                           r.r_obs, r.r_exp) for r in best.constraining],
                         chosen=[r.in_combination for r in best.constraining]))
-    parts.append(f'<h3 id="contributions">Contributions</h3><p class="note">ΔK = K − K without it, from '
-                 f"<code>nextsm explain</code>, which fits μ̂ without the walker's cap μ_max (there K = "
-                 f"{fmt(best.explain_K)} at μ̂ = {fmt(best.explain_mu_hat)}).</p>")
+    parts.append('<h3 id="contributions">Contributions</h3><p class="note">ΔK = K − K without it, evaluated as '
+                 "the walker evaluates (<code>nextsm explain</code>): without a particle, the reduced model with its "
+                 "own cap on μ̂; without an analysis, the best combination searched again without it, μ̂ ≤ μ_max = "
+                 f"{fmt(best.mu_max)} as for K.</p>")
     parts.append(_table(("particle", "ΔK"), [(p.name, p.contribution) for p in best.particles
                                               if p.contribution is not None or p.pdg != 1000022]))
     parts.append(_table(("analysis", "ΔK"), sorted(best.analysis_contributions.items(), key=lambda x: -x[1])))
