@@ -107,7 +107,8 @@ def test_observables_shapes_ranges_and_charge():
     x = obs.wh_observables(*args)
     assert x.shape == (4, len(obs.OBSERVABLE_NAMES))
     col = {name: x[:, i] for i, name in enumerate(obs.OBSERVABLE_NAMES)}
-    assert np.all(np.abs(col["q_cos_delta_plus"]) <= 1) and np.all(np.abs(col["q_cos_delta_minus"]) <= 1)
+    assert np.all(np.abs(col["q_cos_delta_plus"]) <= 1)
+    assert np.all(np.abs(col["q_cos_delta_minus"]) <= 1)
     np.testing.assert_allclose(col["q_cos_delta_plus"][1], -col["q_cos_delta_plus"][0])
     assert np.abs(col["q_cos_delta_plus"]).min() > 1e-3
     np.testing.assert_allclose(col["m_bb"], obs.mass(ev.jets[:, 0] + ev.jets[:, 1]))

@@ -1,0 +1,425 @@
+r"""Pythia 8 generation of WH(ℓνbb) signal and its backgrounds, and the full chain to weighted events.
+
+Processes (13 TeV, Pythia's default tune Monash 2013 and NNPDF2.3 QCD+QED LO, multiparton interactions,
+shower and hadronisation on):
+
+========== =====================================================================================
+signal     ``HiggsSM:ffbar2HW`` (q q̄' → W± h), h → b b̄, W → e ν, μ ν
+ttbar      ``Top:gg2ttbar``, ``Top:qqbar2ttbar``, W → e ν, μ ν, q q̄' (semileptonic after the selection)
+wbb        ``WeakBosonAndParton:qqbar2Wg``, ``qg2Wq`` with p̂_T > 30 GeV, W → e ν, μ ν: W + jets, whose
+           b b̄ pairs come from g → b b̄ in the shower, the rest entering through c/light mistags
+singletop  ``Top:qq2tq(t:W)``, ``Top:ffbar2tqbar(s:W)``, ``Top:gb2Wt``, W → e ν, μ ν, q q̄'
+========== =====================================================================================
+
+Pythia's cross sections already include the closed decay channels.  Events are read with
+``Pythia.nextBatch`` as awkward arrays (no per-particle Python loop); jets are clustered with FastJet
+(anti-kT, R = 0.4; Cacciari, Salam, Soyez, JHEP 04 (2008) 063) on all visible final-state particles except
+the isolated leptons.  A lepton is isolated if the scalar p_T sum of the other visible particles within
+ΔR < 0.3 is below 15 % of its p_T.  Jets are labelled b (c) if a b (c) hadron with p_T > 5 GeV lies within
+ΔR < 0.3.
+
+EFT reweighting: the signal is generated in the SM.  For each event the hard-process momenta (incoming
+quark and antiquark, the W decay fermion and antifermion, the Higgs) are read from the event record and
+:func:`~nextsm.sbi.simulators.wh.amplitude.matrix_element_components` gives
+:math:`|\mathcal M(\theta)|^2/|\mathcal M_{\rm SM}|^2`, an exact quadratic in θ = (c_HW~, c_HW); the
+benchmark weights are the Pythia weight times this ratio at each benchmark (leading-order matrix-element
+reweighting, as MadGraph's reweighting does for MadMiner).  Background weights are the same at every
+benchmark.
+
+References: Bierlich et al., "A comprehensive guide to the physics and usage of PYTHIA 8.3", SciPost Phys.
+Codebases 8 (2022), arXiv:2203.11601.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nextsm.sbi.errors import MissingExtraError, SBIError
+from nextsm.sbi.events import WeightedEvents
+from nextsm.sbi.morphing import Morphing
+from nextsm.sbi.simulators.wh.amplitude import (
+    PARAMETER_NAMES,
+    ElectroweakParameters,
+    matrix_element_components,
+    reweighting_factors,
+)
+from nextsm.sbi.simulators.wh.detector import DetectorConfig, TruthObjects, smear
+from nextsm.sbi.simulators.wh.observables import OBSERVABLE_NAMES, wh_observables
+from nextsm.sbi.simulators.wh.selection import SelectionConfig, select
+
+__all__ = [
+    "DEFAULT_BENCHMARKS",
+    "HARD_NAMES",
+    "PROCESS_NAMES",
+    "GeneratedChunk",
+    "GeneratorConfig",
+    "WHSimulator",
+    "combine_samples",
+    "generate",
+    "pythia_settings",
+]
+
+FloatArray = NDArray[np.float64]
+
+PROCESS_NAMES = ("signal", "ttbar", "wbb", "singletop")
+DEFAULT_BENCHMARKS = ((0.0, 0.0), (1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0), (1.0, 1.0))
+HARD_NAMES = tuple(f"{who}_{c}" for who in ("quark", "antiquark", "fermion", "antifermion", "higgs")
+                   for c in ("e", "px", "py", "pz"))
+"""Columns of ``z``: the hard-process four-momenta (zero for backgrounds)."""
+
+_W_DECAYS_LEPTONIC = ("24:onMode = off", "24:onIfAny = 11 13")
+_W_DECAYS_ANY = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5 11 13")
+_PROCESS_SETTINGS: dict[str, tuple[str, ...]] = {
+    "signal": ("HiggsSM:ffbar2HW = on", "25:onMode = off", "25:onIfMatch = 5 -5", *_W_DECAYS_LEPTONIC),
+    "ttbar": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_W_DECAYS_ANY),
+    "wbb": ("WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", *_W_DECAYS_LEPTONIC),
+    "singletop": ("Top:qq2tq(t:W) = on", "Top:ffbar2tqbar(s:W) = on", "Top:gb2Wt = on", *_W_DECAYS_ANY),
+}
+_MB_TO_FB = 1e12
+_N_HARD = 24  # the hard process sits in the first entries of the event record
+
+
+def _pythia_module() -> Any:
+    try:
+        import pythia8mc
+    except ImportError as exc:
+        raise MissingExtraError(f"the WH simulator needs Pythia 8: pip install 'nextsm[pythia]' ({exc})") from None
+    return pythia8mc
+
+
+def _fastjet_module() -> Any:
+    try:
+        import awkward
+        import fastjet
+    except ImportError as exc:
+        raise MissingExtraError(f"the WH simulator needs FastJet: pip install 'nextsm[pythia]' ({exc})") from None
+    return fastjet, awkward
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Settings of one Pythia run.
+
+    Attributes
+    ----------
+    process:
+        One of :data:`PROCESS_NAMES`.
+    sqrt_s:
+        Collision energy in GeV.
+    pt_hat_min:
+        Minimum p̂_T of the 2 → 2 process (GeV; used by ``wbb`` and ``singletop``).
+    mpi:
+        Multiparton interactions (the underlying event).
+    jet_radius, jet_pt_min, jet_eta_max, max_jets:
+        Anti-kT radius, minimum jet p_T (GeV), |η| acceptance and the number of jets kept per event.
+    lepton_pt_min, lepton_eta_max, max_leptons:
+        Lepton candidates kept (before the analysis cuts).
+    isolation_cone, isolation_max:
+        ΔR cone and relative p_T sum of the lepton isolation.
+    batch_size:
+        Events per ``nextBatch`` call (memory vs. overhead).
+    extra_settings:
+        Further ``readString`` lines (appended last, so they override).
+    """
+
+    process: str = "signal"
+    sqrt_s: float = 13000.0
+    pt_hat_min: float = 30.0
+    mpi: bool = True
+    jet_radius: float = 0.4
+    jet_pt_min: float = 20.0
+    jet_eta_max: float = 4.5
+    max_jets: int = 6
+    lepton_pt_min: float = 7.0
+    lepton_eta_max: float = 2.7
+    max_leptons: int = 3
+    isolation_cone: float = 0.3
+    isolation_max: float = 0.15
+    batch_size: int = 1000
+    extra_settings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.process not in PROCESS_NAMES:
+            raise SBIError(f"GeneratorConfig field 'process' must be one of {', '.join(PROCESS_NAMES)}, "
+                           f"got {self.process!r}")
+        checks = {"sqrt_s": self.sqrt_s > 0, "pt_hat_min": self.pt_hat_min >= 0, "jet_radius": self.jet_radius > 0,
+                  "jet_pt_min": self.jet_pt_min > 0, "max_jets": self.max_jets >= 2, "max_leptons": self.max_leptons >= 1,
+                  "isolation_cone": self.isolation_cone > 0, "batch_size": self.batch_size >= 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise SBIError(f"GeneratorConfig field '{name}' has an invalid value {getattr(self, name)!r}")
+
+
+def pythia_settings(config: GeneratorConfig, seed: int) -> tuple[str, ...]:
+    """The ``readString`` lines of a run (module docstring); ``seed`` in [1, 900 000 000]."""
+    if not 1 <= seed <= 900_000_000:
+        raise SBIError(f"parameter 'seed' must be in [1, 900000000] (Pythia's range), got {seed}")
+    return ("Beams:eCM = " + repr(float(config.sqrt_s)), "Random:setSeed = on", f"Random:seed = {seed}",
+            "Print:quiet = on", "Next:numberCount = 0", f"PhaseSpace:pTHatMin = {config.pt_hat_min!r}",
+            f"PartonLevel:MPI = {'on' if config.mpi else 'off'}", *_PROCESS_SETTINGS[config.process],
+            *config.extra_settings)
+
+
+@dataclass(frozen=True)
+class GeneratedChunk:
+    """Particle-level output of one Pythia run.
+
+    Attributes
+    ----------
+    truth:
+        Leptons, jets, true E_T^miss of every generated event.
+    hard:
+        Hard-process momenta ``(N, 20)`` (:data:`HARD_NAMES`); zeros for backgrounds.
+    xsec_fb:
+        Pythia's estimate of the cross section (fb) after the run.
+    n_generated:
+        Number of events.
+    """
+
+    truth: TruthObjects
+    hard: FloatArray
+    xsec_fb: float
+    n_generated: int
+
+
+def _pad(ak: Any, array: Any, size: int, fill: float = 0.0) -> NDArray[Any]:
+    return np.asarray(ak.to_numpy(ak.fill_none(ak.pad_none(array, size, clip=True), fill)))
+
+
+def _has_quark(id_abs: NDArray[np.int64], q: int) -> NDArray[np.bool_]:
+    """Hadrons containing quark ``q`` (PDG numbering: mesons ``0nq₂q₃j``, baryons ``nq₁q₂q₃j``)."""
+    return (((id_abs // 100) % 10 == q) | ((id_abs // 1000) % 10 == q)) & (id_abs > 100)
+
+
+def _hard_momenta(ak: Any, prt: Any) -> FloatArray:
+    """The 20 hard-process columns of WH events from the first entries of the event record."""
+    head = prt[:, :_N_HARD]
+    ids = _pad(ak, head.id, _N_HARD).astype(np.int64)
+    status = _pad(ak, head.status, _N_HARD).astype(np.int64)
+    mother = _pad(ak, head.mother1, _N_HARD).astype(np.int64)
+    mom = np.stack([_pad(ak, head.p[c], _N_HARD) for c in ("e", "px", "py", "pz")], axis=-1)
+    rows = np.arange(ids.shape[0])
+    incoming = status == -21
+    quark = np.argmax(incoming & (ids > 0), axis=1)
+    antiquark = np.argmax(incoming & (ids < 0), axis=1)
+    i_w = np.argmax((np.abs(ids) == 24) & (status == -22), axis=1)
+    i_h = np.argmax((ids == 25) & (status == -22), axis=1)
+    from_w = (mother == i_w[:, None]) & (np.abs(status) == 23)
+    fermion = np.argmax(from_w & (ids > 0), axis=1)
+    antifermion = np.argmax(from_w & (ids < 0), axis=1)
+    ok = (incoming.sum(axis=1) == 2) & (from_w.sum(axis=1) == 2) & (ids[rows, i_h] == 25)
+    if not np.all(ok):
+        raise SBIError(f"the hard process of {int((~ok).sum())} signal events could not be read from the event record")
+    return np.concatenate([mom[rows, i] for i in (quark, antiquark, fermion, antifermion, i_h)], axis=1)
+
+
+def _objects(config: GeneratorConfig, batch: Any) -> tuple[TruthObjects, Any]:
+    """Leptons, jets (FastJet) and E_T^miss from an awkward batch of events."""
+    fastjet, ak = _fastjet_module()
+    prt = batch.prt
+    final = prt[prt.status > 0]
+    aid = abs(final.id)
+    p = final.p
+    pt = np.hypot(p.px, p.py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.arcsinh(p.pz / pt)
+    phi = np.arctan2(p.py, p.px)
+    invisible = (aid == 12) | (aid == 14) | (aid == 16)
+    visible = ~invisible & (abs(eta) < 4.9)
+    is_lep = ((aid == 11) | (aid == 13)) & (pt > config.lepton_pt_min) & (abs(eta) < config.lepton_eta_max)
+
+    # isolation: Σ p_T of the other visible particles within the cone
+    index = ak.local_index(final.id)
+    kin = ak.zip({"i": index, "pt": pt, "eta": eta, "phi": phi})
+    pairs = ak.cartesian({"lep": kin[is_lep], "other": kin[visible]}, nested=True)
+    dphi = np.mod(pairs.lep.phi - pairs.other.phi + np.pi, 2 * np.pi) - np.pi
+    dr = np.hypot(pairs.lep.eta - pairs.other.eta, dphi)
+    cone = (dr < config.isolation_cone) & (pairs.lep.i != pairs.other.i)
+    iso = ak.sum(ak.where(cone, pairs.other.pt, 0.0), axis=-1)
+    candidates = kin[is_lep]
+    leptons = candidates[iso < config.isolation_max * candidates.pt]
+    leptons = leptons[ak.argsort(-leptons.pt, axis=1)]
+    counts = ak.to_numpy(ak.num(final.id))
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    flat = np.zeros(int(counts.sum()), dtype=bool)
+    flat[ak.to_numpy(ak.flatten(leptons.i + offsets)).astype(np.int64)] = True
+    mask_iso = ak.unflatten(flat, counts)
+    lep_sel = leptons.i
+
+    # jets from visible particles without the isolated leptons
+    inputs = final[visible & ~mask_iso]
+    vectors = ak.zip({"px": inputs.p.px, "py": inputs.p.py, "pz": inputs.p.pz, "E": inputs.p.e})
+    jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, config.jet_radius)
+    jets = fastjet.ClusterSequence(vectors, jetdef).inclusive_jets(min_pt=config.jet_pt_min)
+    jpt = np.hypot(jets.px, jets.py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jeta = np.arcsinh(jets.pz / jpt)
+    jets = jets[abs(jeta) < config.jet_eta_max]
+    jets = jets[ak.argsort(-np.hypot(jets.px, jets.py), axis=1)]
+    jphi = np.arctan2(jets.py, jets.px)
+    jpt = np.hypot(jets.px, jets.py)
+    jeta = np.arcsinh(jets.pz / jpt)
+
+    # flavour labels from heavy hadrons anywhere in the record
+    hid = abs(prt.id)
+    hp = prt.p
+    hpt = np.hypot(hp.px, hp.py)
+    labels = []
+    for q in (5, 4):
+        np_hid = ak.to_numpy(ak.flatten(hid)).astype(np.int64)
+        heavy = ak.unflatten(_has_quark(np_hid, q), ak.num(hid)) & (hpt > 5.0)
+        hk = ak.zip({"eta": np.arcsinh(hp.pz[heavy] / hpt[heavy]), "phi": np.arctan2(hp.py[heavy], hp.px[heavy])})
+        pj = ak.cartesian({"j": ak.zip({"eta": jeta, "phi": jphi}), "h": hk}, nested=True)
+        d = np.hypot(pj.j.eta - pj.h.eta, np.mod(pj.j.phi - pj.h.phi + np.pi, 2 * np.pi) - np.pi)
+        labels.append(ak.any(d < 0.3, axis=-1))
+    flavour = ak.where(labels[0], 5, ak.where(labels[1], 4, 0))
+
+    nj, nl = config.max_jets, config.max_leptons
+    jet_arr = np.stack([_pad(ak, jets[c], nj) for c in ("E", "px", "py", "pz")], axis=-1)
+    lp = final.p[lep_sel]
+    lep_arr = np.stack([_pad(ak, lp[c], nl) for c in ("e", "px", "py", "pz")], axis=-1)
+    charge = -np.sign(_pad(ak, final.id[lep_sel], nl)).astype(np.int64)  # e⁻, μ⁻ have positive PDG ids
+    nu = final.p[invisible]
+    met = np.stack([ak.to_numpy(ak.sum(nu.px, axis=1)), ak.to_numpy(ak.sum(nu.py, axis=1))], axis=1)
+    truth = TruthObjects(lep_arr, charge, _pad(ak, ak.ones_like(lep_sel, dtype=bool), nl, False).astype(bool),
+                         jet_arr, _pad(ak, flavour, nj).astype(np.int64),
+                         _pad(ak, ak.ones_like(jpt, dtype=bool), nj, False).astype(bool), met)
+    return truth, prt
+
+
+def _concat_truth(parts: list[TruthObjects]) -> TruthObjects:
+    return TruthObjects(*(np.concatenate([getattr(p, f.name) for p in parts])
+                          for f in dataclasses.fields(TruthObjects)))
+
+
+def generate(config: GeneratorConfig, n: int, rng: np.random.Generator, *,
+             progress: Callable[[int], None] | None = None) -> GeneratedChunk:
+    """Run Pythia for ``n`` events (seeded from ``rng``) and build the particle-level objects.
+
+    ``progress(k)`` is called after every batch with the number of events just made.
+    """
+    if n < 1:
+        raise SBIError(f"parameter 'n' must be >= 1, got {n}")
+    pythia8mc = _pythia_module()
+    _, ak = _fastjet_module()
+    pythia = pythia8mc.Pythia("", False)
+    for line in pythia_settings(config, int(rng.integers(1, 900_000_001))):
+        if not pythia.readString(line):
+            raise SBIError(f"Pythia rejected the setting {line!r}")
+    if not pythia.init():
+        raise SBIError(f"Pythia failed to initialise for process {config.process!r}")
+    truths, hards, done = [], [], 0
+    while done < n:
+        k = min(config.batch_size, n - done)
+        batch = pythia.nextBatch(k, 10.0)
+        truth, prt = _objects(config, batch)
+        truths.append(truth)
+        hards.append(_hard_momenta(ak, prt) if config.process == "signal" else np.zeros((len(truth), 20)))
+        done += len(truth)
+        if progress is not None:
+            progress(len(truth))
+    xsec = float(pythia.infoPython().sigmaGen()) * _MB_TO_FB
+    return GeneratedChunk(_concat_truth(truths), np.concatenate(hards), xsec, done)
+
+
+def _benchmark_weights(process: str, hard: FloatArray, base: FloatArray, morphing: Morphing,
+                       ew: ElectroweakParameters) -> FloatArray:
+    if process != "signal":
+        return np.repeat(base[:, None], morphing.n_benchmarks, axis=1)
+    h = hard.reshape(-1, 5, 4)
+    comps = matrix_element_components(h[:, 0], h[:, 1], h[:, 2], h[:, 3], ew, normalised=False)
+    return base[:, None] * reweighting_factors(comps, morphing.benchmarks)
+
+
+class WHSimulator:
+    """The WH(ℓνbb) chain: Pythia → FastJet → detector → selection → observables → EFT benchmark weights.
+
+    Satisfies :class:`~nextsm.sbi.simulators.Simulator`; events failing the selection are dropped, and
+    the weights (fb) of the selected ones sum to the selected cross section.
+
+    Parameters
+    ----------
+    generator, detector, selection:
+        Configurations (defaults: the signal, :class:`DetectorConfig`, :class:`SelectionConfig`).
+    benchmarks:
+        Six morphing benchmarks in θ = (c_HW~, c_HW).
+    electroweak:
+        Inputs of the reweighting amplitude.
+    """
+
+    name = "wh"
+    parameter_names = PARAMETER_NAMES
+    observable_names = OBSERVABLE_NAMES
+    process_names = PROCESS_NAMES
+
+    def __init__(self, generator: GeneratorConfig | None = None, detector: DetectorConfig | None = None,
+                 selection: SelectionConfig | None = None, benchmarks: ArrayLike = DEFAULT_BENCHMARKS,
+                 electroweak: ElectroweakParameters | None = None) -> None:
+        self.generator = generator or GeneratorConfig()
+        self.detector = detector or DetectorConfig()
+        self.selection = selection or SelectionConfig()
+        self.electroweak = electroweak or ElectroweakParameters()
+        self.morphing = Morphing(np.asarray(benchmarks, dtype=np.float64), 2, self.parameter_names)
+
+    def reconstruct(self, chunk: GeneratedChunk, rng: np.random.Generator) -> WeightedEvents:
+        """Detector, selection, observables and benchmark weights of a generated chunk."""
+        reco = smear(chunk.truth, rng, self.detector)
+        sel = select(reco, rng, self.selection, self.detector)
+        x = wh_observables(sel.lepton, sel.charge, sel.b1, sel.b2, sel.met, self.electroweak.m_w)
+        base = chunk.xsec_fb / chunk.n_generated * sel.weight_factor
+        hard = chunk.hard[sel.index]
+        bw = _benchmark_weights(self.generator.process, hard, base, self.morphing, self.electroweak)
+        proc = np.full(len(sel.index), PROCESS_NAMES.index(self.generator.process), dtype=np.int64)
+        meta = self.provenance()
+        meta.update({"n_generated": chunk.n_generated, "xsec_generated_fb": chunk.xsec_fb})
+        return WeightedEvents(x, bw, self.morphing, proc, self.observable_names, self.process_names, hard, meta)
+
+    def simulate(self, n: int, rng: np.random.Generator, *,
+                 progress: Callable[[int], None] | None = None) -> WeightedEvents:
+        """Generate ``n`` events of the configured process; return the selected ones, weighted."""
+        return self.reconstruct(generate(self.generator, n, rng, progress=progress), rng)
+
+    def provenance(self) -> dict[str, Any]:
+        """JSON metadata of the chain's configuration."""
+        gen = dataclasses.asdict(self.generator)
+        gen["extra_settings"] = list(gen["extra_settings"])
+        return {"simulator": self.name, "generator": gen, "detector": dataclasses.asdict(self.detector),
+                "selection": dataclasses.asdict(self.selection),
+                "electroweak": dataclasses.asdict(self.electroweak), "parameter_names": list(self.parameter_names),
+                "hard_names": list(HARD_NAMES)}
+
+
+def combine_samples(samples: list[WeightedEvents], n_generated: list[int] | None = None) -> WeightedEvents:
+    """Concatenate samples; runs of the *same* process are averaged (weights × n_run / Σ n of that process).
+
+    ``n_generated`` defaults to each sample's ``metadata["n_generated"]``.  Different processes add up.
+    """
+    if not samples:
+        raise SBIError("parameter 'samples' is empty")
+    first = samples[0]
+    for s in samples[1:]:
+        if s.observable_names != first.observable_names or not np.array_equal(s.morphing.benchmarks,
+                                                                                first.morphing.benchmarks):
+            raise SBIError("parameter 'samples': observables or morphing benchmarks differ between samples")
+    ns = [int(s.metadata.get("n_generated", len(s))) for s in samples] if n_generated is None else list(n_generated)
+    if len(ns) != len(samples):
+        raise SBIError("parameter 'n_generated' must have one entry per sample")
+    procs = [str(s.metadata.get("generator", {}).get("process", "?")) for s in samples]
+    totals = {p: sum(n for n, q in zip(ns, procs, strict=True) if q == p) for p in set(procs)}
+    weights = [s.benchmark_weights * (n / totals[p]) for s, n, p in zip(samples, ns, procs, strict=True)]
+    z = None if any(s.z is None for s in samples) else np.concatenate([s.z for s in samples])
+    meta = {"simulator": first.metadata.get("simulator"), "components": [
+        {"process": p, "n_generated": n, "n_selected": len(s), "xsec_generated_fb": s.metadata.get("xsec_generated_fb")}
+        for s, n, p in zip(samples, ns, procs, strict=True)]}
+    for key in ("detector", "selection", "electroweak", "parameter_names", "hard_names"):
+        if key in first.metadata:
+            meta[key] = first.metadata[key]
+    return WeightedEvents(np.concatenate([s.x for s in samples]), np.concatenate(weights), first.morphing,
+                          np.concatenate([s.process for s in samples]), first.observable_names,
+                          first.process_names, z, meta)
