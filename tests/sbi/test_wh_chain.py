@@ -134,3 +134,35 @@ def test_settings_and_errors():
         pg.GeneratorConfig(process="zh")
     with pytest.raises(SBIError, match="'samples'"):
         pg.combine_samples([])
+
+
+def test_cli_simulate_wh_is_chunked_and_resumable(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from nextsm.cli.sbi import sbi
+
+    calls = []
+
+    def fake_generate(config, n, rng, *, progress=None):
+        calls.append((config.process, n))
+        if progress is not None:
+            progress(n)
+        return _chunk(config.process, n, int(rng.integers(1 << 30)))
+
+    monkeypatch.setattr(pg, "generate", fake_generate)
+    out = tmp_path / "wh.npz"
+    args = ["simulate", "wh", "--n", "250", "--out", str(out), "--seed", "3", "--process", "signal,ttbar:120",
+            "--chunk-size", "100"]
+    result = CliRunner().invoke(sbi, args)
+    assert result.exit_code == 0, result.output
+    assert calls == [("signal", 100), ("signal", 100), ("signal", 50), ("ttbar", 100), ("ttbar", 20)]
+    first = load_events(out)
+    assert set(first.process.tolist()) == {0, 1}
+    calls.clear()
+    again = CliRunner().invoke(sbi, args)
+    assert again.exit_code == 0, again.output
+    assert calls == []  # every chunk was reused
+    np.testing.assert_array_equal(load_events(out).benchmark_weights, first.benchmark_weights)
+    bad = CliRunner().invoke(sbi, ["simulate", "wh", "--n", "10", "--out", str(out), "--process", "zh"])
+    assert bad.exit_code != 0
+    assert "unknown process 'zh'" in bad.output

@@ -14,12 +14,20 @@ def sbi() -> None:
 
 
 @sbi.command("simulate")
-@click.argument("simulator", type=click.Choice(["toy"]))
-@click.option("--n", "n_events", type=click.IntRange(min=2), required=True, help="Weighted events.")
+@click.argument("simulator", type=click.Choice(["toy", "wh"]))
+@click.option("--n", "n_events", type=click.IntRange(min=2), required=True,
+              help="Weighted events (wh: generated events per process).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.npz (+ FILE.json).")
 @click.option("--seed", type=int, default=1, show_default=True)
-def simulate_command(simulator: str, n_events: int, out: Path, seed: int) -> None:
+@click.option("--process", "processes", default="signal", show_default=True,
+              help="wh only: signal, ttbar, wbb, singletop; comma-separated, each optionally NAME:N (N events).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="wh only: events per chunk; finished chunks in OUT.chunks/ are reused when rerun.")
+def simulate_command(simulator: str, n_events: int, out: Path, seed: int, processes: str, chunk_size: int) -> None:
     """Weighted events with morphing benchmark weights (npz + JSON metadata)."""
+    if simulator == "wh":
+        _simulate_wh(n_events, out, seed, processes, chunk_size)
+        return
     import numpy as np
 
     from nextsm.sbi.events import save_events
@@ -30,6 +38,76 @@ def simulate_command(simulator: str, n_events: int, out: Path, seed: int) -> Non
     paths = save_events(events, out)
     click.echo(f"{len(events)} events, sigma(SM) = {events.xsec([[0.0] * events.morphing.n_parameters])[0]:.4g} fb: "
                f"{paths[1]}, {paths[0]}")
+
+
+def _parse_processes(spec: str, n_default: int) -> list[tuple[str, int]]:
+    from nextsm.sbi.simulators.wh.pythia_gen import PROCESS_NAMES
+
+    out = []
+    for item in (part.strip() for part in spec.split(",") if part.strip()):
+        name, _, count = item.partition(":")
+        if name not in PROCESS_NAMES:
+            raise click.BadParameter(f"unknown process {name!r}, available: {', '.join(PROCESS_NAMES)}",
+                                     param_hint="--process")
+        try:
+            n = int(count) if count else n_default
+        except ValueError:
+            raise click.BadParameter(f"bad event count in {item!r}", param_hint="--process") from None
+        if n < 1:
+            raise click.BadParameter(f"event count must be >= 1 in {item!r}", param_hint="--process")
+        out.append((name, n))
+    if not out:
+        raise click.BadParameter("no process given", param_hint="--process")
+    return out
+
+
+def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size: int) -> None:
+    """Pythia WH chain in resumable chunks (``OUT.chunks/``), merged into ``OUT``; progress bar on stderr."""
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from nextsm.sbi.errors import MissingExtraError
+    from nextsm.sbi.events import load_events, paired_paths, save_events
+    from nextsm.sbi.simulators.wh.pythia_gen import (
+        PROCESS_NAMES,
+        GeneratorConfig,
+        WHSimulator,
+        combine_samples,
+    )
+
+    specs = _parse_processes(processes, n_events)
+    chunk_dir = paired_paths(out)[1].with_suffix(".chunks")
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    samples = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        for name, n in specs:
+            task = bar.add_task(f"wh {name}", total=n)
+            sim = WHSimulator(GeneratorConfig(process=name))
+            for c, start in enumerate(range(0, n, chunk_size)):
+                k = min(chunk_size, n - start)
+                path = chunk_dir / f"{name}_seed{seed}_{c:05d}_{k}"
+                if paired_paths(path)[0].exists():  # the JSON is written last: its presence marks a finished chunk
+                    sample = load_events(path)
+                    bar.advance(task, k)
+                else:
+                    rng = np.random.default_rng([seed, PROCESS_NAMES.index(name), c])
+                    try:
+                        sample = sim.simulate(k, rng, progress=lambda m, t=task: bar.advance(t, m))
+                    except MissingExtraError as exc:
+                        raise click.UsageError(str(exc)) from None
+                    sample.metadata["seed"] = [seed, PROCESS_NAMES.index(name), c]
+                    save_events(sample, path)
+                samples.append(sample)
+    events = combine_samples(samples)
+    events.metadata["seed"] = seed
+    paths = save_events(events, out)
+    for name, _ in specs:
+        sel = events.process == PROCESS_NAMES.index(name)
+        click.echo(f"{name}: {int(sel.sum())} selected events, sigma x eff (SM) = "
+                   f"{events.benchmark_weights[sel, 0].sum():.4g} fb")
+    click.echo(f"{paths[1]}, {paths[0]}")
 
 
 @sbi.command("train")
