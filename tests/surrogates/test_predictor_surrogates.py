@@ -41,3 +41,29 @@ def test_a_fake_database_does_not_use_surrogates(database, tmp_path):
     assert surrogate_likelihoods(analysis) is not None
     fake = replace(analysis, workspace_data={"SRcombined.json": (1.0,)})
     assert surrogate_likelihoods(fake) is None  # trained on the real data, not on a fake's
+
+
+def test_the_walker_uses_surrogates_only_where_they_exist(database):
+    """combine="surrogates": a combined prediction for the analysis with a surrogate, best SRs elsewhere."""
+    from nextsm.machine.combinability import Combinability
+    from nextsm.machine.walker import evaluate
+    from nextsm.model import ProtoModel
+    from nextsm.theory.predictions import Predictor
+
+    model = ProtoModel.from_dict({**STAU, "ssmultipliers": {"-1000015,1000015": 0.3}})  # allowed: μ̂ > 0
+    plain, with_surrogates = Predictor(database), Predictor(database, surrogates=True)
+    combined = [p for p in with_surrogates.predict(model, combine="surrogates") if p.type == "combined"]
+    assert {p.analysis for p in combined} == {"ATLAS-SUSY-2018-04"}
+    assert "surrogate" in combined[0].note
+    assert not [p for p in plain.predict(model, combine="surrogates") if p.type == "combined"]
+    lists = Combinability.load()
+    ev_plain, ev_surrogates = evaluate(model, plain, lists), evaluate(model, with_surrogates, lists)
+    assert ev_plain.statistic is not None
+    assert ev_surrogates.statistic is not None
+    used_plain = {(p.analysis, p.type) for p in ev_plain.statistic.combination}
+    used = {(p.analysis, p.type) for p in ev_surrogates.statistic.combination}
+    assert ("ATLAS-SUSY-2018-04", "EM") in used_plain
+    assert ("ATLAS-SUSY-2018-04", "combined") in used  # the best SR gave way to the full likelihood
+    slow = next(c for c in ev_surrogates.critics if c["critic"] == "slow")
+    assert slow["passed"]
+    assert any(r["type"] == "combined" for r in slow["results"])  # the critic sees the full likelihood too

@@ -69,9 +69,13 @@ def evaluate(model: ProtoModel, predictor: Predictor, combinability: Combinabili
     κ (P21's cap, r_cap = 1.3) and r_comb the observed r of its most sensitive combination (the slow critic), so
     that the model with μ̂ absorbed exceeds no single limit by more than 30 % and passes the slow critic; the fast
     critic decides on the rest (a model it rejects at μ̂ gets K = −∞).
+
+    With ``predictor.surrogates`` on, the analyses whose pyhf workspaces all have neural surrogates enter with
+    their combined (full) likelihoods, the others with their best signal region as before.
     """
     xsecs = predictor.cross_sections(model)
-    predictions = predictor.predict(model, xsecs=xsecs, likelihoods="none")
+    predictions = predictor.predict(model, xsecs=xsecs, likelihoods="none",
+                                    combine="surrogates" if predictor.surrogates else False)
     results = likelihood_results(predictions, predictor)
     r_max = max((p.r_obs for p in best_results(predictions) if p.r_obs is not None), default=0.0)
     slow = slow_critic(uncapped(results), combinability)

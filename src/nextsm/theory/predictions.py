@@ -373,7 +373,7 @@ class Predictor:
         *,
         sqrts: Iterable[float] = (8.0, 13.0),
         xsecs: Mapping[float, Mapping[Pair, float]] | None = None,
-        combine: bool = False,
+        combine: bool | Literal["surrogates"] = False,
         likelihoods: Literal["none", "best", "all"] = "best",
     ) -> list[TheoryPrediction]:
         """All predictions of ``model`` (module docstring), sorted by analysis folder, dataset and txnames.
@@ -385,7 +385,9 @@ class Predictor:
         xsecs:
             Cross sections (fb) per √s and pair instead of :meth:`cross_sections`.
         combine:
-            Add one ``combined`` prediction per analysis with a covariance matrix or pyhf workspaces.
+            Add one ``combined`` prediction per analysis with a covariance matrix or pyhf workspaces;
+            ``"surrogates"``: only for the analyses whose workspaces all have neural surrogates, if the predictor
+            has ``surrogates=True`` (what the walker asks for: fast full likelihoods there, best SRs elsewhere).
         likelihoods:
             Which predictions get ``nll_bsm``, ``nll_sm`` and ``mu_hat``: ``"best"`` the UL results, the best
             expected SR of each EM analysis and the combined ones; ``"all"`` every prediction.
@@ -401,7 +403,7 @@ class Predictor:
         self,
         elements: Sequence[Element],
         *,
-        combine: bool = False,
+        combine: bool | Literal["surrogates"] = False,
         likelihoods: Literal["none", "best", "all"] = "best",
         sqrts: Sequence[float] = (8.0, 13.0),
     ) -> list[TheoryPrediction]:
@@ -421,7 +423,7 @@ class Predictor:
                 if pred is not None:
                     out.append(pred)
         if combine:
-            out.extend(self._combined_predictions(out))
+            out.extend(self._combined_predictions(out, surrogates_only=combine == "surrogates"))
         out.sort(key=lambda p: (p.folder, p.type == "combined", p.dataset or "", p.txnames))
         if likelihoods != "none":
             out = self._with_likelihoods(out, likelihoods)
@@ -562,6 +564,17 @@ class Predictor:
         )
 
     # ------------------------------------------------------------------ combination and likelihoods
+    def _surrogate_model(self, folder: str) -> Any:
+        """The analysis' surrogate likelihood(s), or ``None`` unless every workspace has a surrogate (cached)."""
+        key = f"surrogates:{folder}"
+        if key not in self._combined_models:
+            from nextsm.surrogates.likelihood import surrogate_likelihoods
+
+            analysis = self.compiled.database.analysis(folder)
+            found = surrogate_likelihoods(analysis, source=self.source) if analysis.info.json_files else None
+            self._combined_models[key] = None if found is None else (found[0] if len(found) == 1 else found)
+        return self._combined_models[key]
+
     def _combined_model(self, folder: str) -> Any:
         if folder not in self._combined_models:
             from nextsm.likelihoods.factory import efficiency_map_likelihoods
@@ -569,26 +582,28 @@ class Predictor:
             analysis = self.compiled.database.analysis(folder)
             model = None
             if self.surrogates and analysis.info.json_files:
-                from nextsm.surrogates.likelihood import surrogate_likelihoods
-
-                found = surrogate_likelihoods(analysis, source=self.source)
+                found = self._surrogate_model(folder)
                 if found is not None:
-                    self._combined_models[folder] = found[0] if len(found) == 1 else found
-                    return self._combined_models[folder]
+                    self._combined_models[folder] = found
+                    return found
             if analysis.has_covariance or (analysis.has_workspaces and self.source is not None):
                 results = efficiency_map_likelihoods(analysis, source=self.source)
                 model = results[0] if len(results) == 1 else results
             self._combined_models[folder] = model
         return self._combined_models[folder]
 
-    def _combined_predictions(self, predictions: Sequence[TheoryPrediction]) -> list[TheoryPrediction]:
+    def _combined_predictions(self, predictions: Sequence[TheoryPrediction], *,
+                              surrogates_only: bool = False) -> list[TheoryPrediction]:
         by_folder: dict[str, list[TheoryPrediction]] = {}
         for p in predictions:
             if p.type == "EM":
                 by_folder.setdefault(p.folder, []).append(p)
         out = []
         for folder, preds in sorted(by_folder.items()):
-            model = self._combined_model(folder)
+            if surrogates_only:  # the surrogates of a predictor that has them on (then _combined_model agrees)
+                model = self._surrogate_model(folder) if self.surrogates else None
+            else:
+                model = self._combined_model(folder)
             if model is None:
                 continue
             results = model if isinstance(model, list) else [model]
