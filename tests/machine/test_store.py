@@ -46,12 +46,14 @@ def test_an_unreadable_database_is_recorded_with_the_reason(tmp_path):
 @pytest.mark.database
 def test_prepare_records_provenance_once_and_each_resumption(tmp_path, database, database_path):
     folder = tmp_path / "run"
-    settings = {"walkers": 3, "steps": 10, "seed": 4, "rule": "rjmcmc", "database": str(database_path)}
+    settings = {"walkers": 3, "steps": 10, "seed": 4, "rule": "rjmcmc", "likelihood": "best-sr",
+                "database": str(database_path)}
     prepare(folder, settings, False, options={"params": {"walkers": 3}}, runner={"kind": "local", "processes": 2})
     meta = _meta(folder)
     assert meta[SETTINGS] == settings
     p = meta[PROVENANCE]
     assert (p["seed"], p["walkers"], p["steps"], p["rule"]) == (4, 3, 10, "rjmcmc")
+    assert p["settings"] == settings
     assert p["database"] == {"argument": str(database_path), "path": database.path, "version": "3.0.0",
                              "content_hash": database.content_hash}
     assert (p["nextsm_version"], p["python"], p["numpy"]) == (__version__, platform.python_version(), np.__version__)
@@ -86,9 +88,9 @@ def test_nextsm_walk_records_its_options(tmp_path, database_path):
                                       "--out", str(out), "--seed", "3", "--processes", "1"])
     assert result.exit_code == 0, result.output
     p = _meta(out)[PROVENANCE]
-    assert p["options"]["params"] == {"database_path": str(database_path), "walkers": 1, "steps": 2,
-                                      "out": str(out), "seed": 3, "resume": False, "rule": "rjmcmc", "processes": 1,
-                                      "scheduler": None, "use_dask": False}
-    assert p["options"]["command"].startswith("nextsm ")
+    given = {"database_path": str(database_path), "walkers": 1, "steps": 2, "out": str(out), "seed": 3,
+             "resume": False, "rule": "rjmcmc", "processes": 1, "scheduler": None, "use_dask": False}
+    assert p["options"]["params"].items() >= given.items()  # every option, defaults included
+    assert p["options"]["command"].startswith("nextsm")  # this process' command line (here: pytest's)
     assert p["runner"] == {"kind": "local", "processes": 1}
     assert (p["seed"], p["walkers"], p["steps"]) == (3, 1, 2)
