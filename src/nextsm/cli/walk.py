@@ -23,11 +23,14 @@ from nextsm.cli.common import database_option, fmt_number
 @click.option("--resume", is_flag=True, help="Continue the run in --out where it stopped.")
 @click.option("--rule", type=click.Choice(["rjmcmc", "2021"]), default="rjmcmc", show_default=True,
               help="Acceptance: reversible-jump Metropolis-Hastings on exp(K/2), or the 2021 rule.")
+@click.option("--likelihood", type=click.Choice(["best-sr", "surrogates"]), default="best-sr", show_default=True,
+              help="best-sr: the best signal region of every analysis (the 2021 machine); surrogates: also the full "
+                   "likelihoods of the analyses whose pyhf workspaces have neural surrogates (`nextsm surrogate list`).")
 @click.option("--processes", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786), e.g. from dask-jobqueue.")
 @click.option("--dask", "use_dask", is_flag=True, help="Run on a Dask LocalCluster (--processes workers).")
 def walk(database_path: str | None, walkers: int, steps: int, out: Path, seed: int, resume: bool, rule: str,
-         processes: int | None, scheduler: str | None, use_dask: bool) -> None:
+         likelihood: str, processes: int | None, scheduler: str | None, use_dask: bool) -> None:
     """Search protomodel space with WALKERS Markov chains on the database; every step is stored in OUT/run.sqlite.
 
     The run can be killed at any moment; --resume continues it with no step lost.
@@ -66,11 +69,11 @@ def walk(database_path: str | None, walkers: int, steps: int, out: Path, seed: i
             from nextsm.machine.run import run_dask
 
             counts = run_dask(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
-                              resume=resume, scheduler=scheduler, n_workers=processes or 2, progress=progress,
+                              likelihood=likelihood, resume=resume, scheduler=scheduler, n_workers=processes or 2, progress=progress,
                               options=options)
         else:
             counts = run_local(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
-                               resume=resume, processes=processes, progress=progress, options=options)
+                               likelihood=likelihood, resume=resume, processes=processes, progress=progress, options=options)
         progress(counts)
     click.echo(f"{sum(counts.values())} steps in {out / 'run.sqlite'}; `nextsm hiscores {out}` lists the best models")
 

@@ -36,27 +36,37 @@ class RunError(NextsmError):
     """A run folder cannot be used as asked (exists without --resume, or settings differ)."""
 
 
+#: what the walkers' K uses: the best SR of every analysis (the 2021 machine), or in addition the full likelihoods
+#: of the analyses whose pyhf workspaces all have neural surrogates
+LIKELIHOODS = ("best-sr", "surrogates")
+
+
 def run_walker(folder: str, walker_id: int, seed: int, steps: int, database: str | None = None,
-               rule: str = "rjmcmc") -> int:
+               rule: str = "rjmcmc", likelihood: str = "best-sr") -> int:
     """Run (or resume) walker ``walker_id`` of the run in ``folder`` up to ``steps`` steps; returns its step count."""
-    return run_walkers(folder, [walker_id], seed, steps, database, rule)[walker_id]
+    return run_walkers(folder, [walker_id], seed, steps, database, rule, likelihood)[walker_id]
 
 
 def run_walkers(folder: str, walker_ids: list[int], seed: int, steps: int, database: str | None = None,
-                rule: str = "rjmcmc") -> dict[int, int]:
+                rule: str = "rjmcmc", likelihood: str = "best-sr") -> dict[int, int]:
     """Run (or resume) several walkers one after the other in this process, sharing one :class:`Predictor`.
 
     The grids a walk builds on first use (most of a short walk's time) are then built once per process, not
-    once per walker.  Returns the step count per walker.
+    once per walker.  ``likelihood`` is one of :data:`LIKELIHOODS`.  Returns the step count per walker.
     """
+    if likelihood not in LIKELIHOODS:
+        raise RunError(f"parameter 'likelihood' must be one of {LIKELIHOODS}, got {likelihood!r}")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from nextsm.database import load_database
+    from nextsm.database import DatabaseSource, load_database
     from nextsm.machine.combinability import Combinability
     from nextsm.machine.store import RunStore
     from nextsm.machine.walker import Walker
     from nextsm.theory.predictions import Predictor
 
-    predictor = Predictor(load_database(database))
+    db = load_database(database)
+    # with surrogates: the database files let a hypothesis outside a surrogate's domain fall back to pyhf
+    source = DatabaseSource(db.path) if likelihood == "surrogates" else None
+    predictor = Predictor(db, source=source, surrogates=likelihood == "surrogates")
     combinability = Combinability.load()
     store = RunStore(folder)
     done = {}
@@ -68,6 +78,8 @@ def run_walkers(folder: str, walker_ids: list[int], seed: int, steps: int, datab
         return done
     finally:
         store.close()
+        if source is not None:
+            source.close()
 
 
 def database_provenance(database: str | None) -> dict[str, Any]:
@@ -131,8 +143,8 @@ def prepare(folder: Path, settings: dict[str, Any], resume: bool, *, options: Ma
             store.set_meta(SETTINGS, settings)
             store.set_meta(PROVENANCE, provenance(settings, database, options=options, runner=runner))
             return
-        for key in ("seed", "rule"):
-            if old.get(key) != settings.get(key):
+        for key in ("seed", "rule", "likelihood"):
+            if old.get(key, "best-sr" if key == "likelihood" else None) != settings.get(key):
                 raise RunError(f"{folder}: the run was started with {key}={old.get(key)!r}, "
                                f"not {settings.get(key)!r}")
         recorded = (meta.get(PROVENANCE) or {}).get("database", {}).get("content_hash")
@@ -150,7 +162,7 @@ _RESUME_FIELDS = ("nextsm_version", "started", "steps", "database", "options", "
 
 
 def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, database: str | None = None,
-              rule: str = "rjmcmc", resume: bool = False, processes: int | None = None,
+              rule: str = "rjmcmc", likelihood: str = "best-sr", resume: bool = False, processes: int | None = None,
               progress: Callable[[dict[int, int]], None] | None = None, poll: float = 0.5,
               options: Mapping[str, Any] | None = None) -> dict[int, int]:
     """Run ``walkers`` walkers of ``steps`` steps each in local processes; returns the step count per walker.
@@ -161,14 +173,14 @@ def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, databa
 
     folder = Path(folder)
     n_proc = processes or min(walkers, os.cpu_count() or 1)
-    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume,
-            options=options, runner={"kind": "local", "processes": n_proc})
+    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "likelihood": likelihood,
+                     "database": database}, resume, options=options, runner={"kind": "local", "processes": n_proc})
     monitor = RunStore(folder)
     try:
         with ProcessPoolExecutor(max_workers=n_proc) as pool:
             # walkers i, i + n, i + 2n, ... share process i (and its grids)
             futures = [pool.submit(run_walkers, str(folder), list(range(i, walkers, n_proc)), seed, steps, database,
-                                   rule) for i in range(min(n_proc, walkers))]
+                                   rule, likelihood) for i in range(min(n_proc, walkers))]
             pending = set(futures)
             while pending:
                 _, pending = wait(pending, timeout=poll)
@@ -182,7 +194,7 @@ def run_local(folder: str | Path, *, walkers: int, steps: int, seed: int, databa
 
 
 def run_dask(folder: str | Path, *, walkers: int, steps: int, seed: int, database: str | None = None,
-             rule: str = "rjmcmc", resume: bool = False, scheduler: str | None = None, n_workers: int = 2,
+             rule: str = "rjmcmc", likelihood: str = "best-sr", resume: bool = False, scheduler: str | None = None, n_workers: int = 2,
              retries: int = 5, progress: Callable[[dict[int, int]], None] | None = None,
              poll: float = 0.5, options: Mapping[str, Any] | None = None) -> dict[int, int]:
     """Run the walkers as Dask tasks (needs the ``dask`` extra).
@@ -198,15 +210,16 @@ def run_dask(folder: str | Path, *, walkers: int, steps: int, seed: int, databas
     from nextsm.machine.store import RunStore
 
     folder = Path(folder).resolve()
-    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "database": database}, resume,
-            options=options, runner={"kind": "dask", "scheduler": scheduler,
+    prepare(folder, {"walkers": walkers, "steps": steps, "seed": seed, "rule": rule, "likelihood": likelihood,
+                     "database": database}, resume, options=options, runner={"kind": "dask", "scheduler": scheduler,
                                      "n_workers": None if scheduler else n_workers, "retries": retries})
     cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                                   dashboard_address=None)
     client = Client(scheduler or cluster)
     monitor = RunStore(folder)
     try:
-        futures = [client.submit(run_walker, str(folder), i, seed, steps, database, rule, key=f"walker-{i}-{seed}",
+        futures = [client.submit(run_walker, str(folder), i, seed, steps, database, rule, likelihood,
+                                 key=f"walker-{i}-{seed}",
                                  retries=retries, pure=False) for i in range(walkers)]
         while not all(f.done() for f in futures):
             time.sleep(poll)
