@@ -135,3 +135,14 @@ def test_missing_matplotlib_names_the_plot_extra(small_run, tmp_path, monkeypatc
     assert isinstance(result.exception, ReportError)
     assert "'plot' extra" in str(result.exception)
     assert not (tmp_path / "index.html").exists()
+
+
+def test_the_best_model_is_evaluated_with_the_walkers_likelihoods(database):
+    from nextsm.report.collect import walker_predictor
+
+    with walker_predictor(database, {"likelihood": "surrogates"}) as predictor:
+        assert predictor.surrogates
+        assert predictor.source is not None  # the fall-back to pyhf outside a surrogate's domain
+    for settings in ({}, {"likelihood": "best-sr"}):
+        with walker_predictor(database, settings) as predictor:
+            assert not predictor.surrogates

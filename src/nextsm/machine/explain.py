@@ -14,8 +14,10 @@ on the same database.  The critics are also given at the model's own κ (μ = 1,
   the critics, only what it adds to the fit is removed).
 
 Contributions compare the fitted K's (:attr:`Explanation.statistic`), whatever the critics say of the reduced
-models.  With ``combine=True`` (the analyses' full likelihoods, which the walker does not use) both the walker's
-evaluation and the contributions use the combined predictions.
+models.  They are built on the very predictions the walker's evaluation made (with a predictor that has
+``surrogates`` on, the analyses with surrogates enter with their full likelihoods, as in the walker).  With
+``combine=True`` (every analysis' full likelihood, which the walker does not use) both the evaluation and the
+contributions use the combined predictions.
 """
 
 from __future__ import annotations
@@ -115,18 +117,24 @@ class Explanation:
         }
 
 
-class _CombiningPredictor:
-    """A :class:`Predictor` whose :meth:`predict` adds the analyses' combined predictions (``combine=True``), so
-    that :func:`~nextsm.machine.walker.evaluate` judges a model with the full likelihoods."""
+class _WalkerView:
+    """The predictor as :func:`~nextsm.machine.walker.evaluate` uses it, remembering the predictions it made (so
+    that the explanation is built on exactly those); with ``combine`` every analysis' combined prediction is
+    added."""
 
-    def __init__(self, predictor: Predictor) -> None:
+    def __init__(self, predictor: Predictor, combine: bool) -> None:
         self._predictor = predictor
+        self._combine = combine
+        self.predictions: list[TheoryPrediction] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._predictor, name)
 
     def predict(self, model: ProtoModel, **kwargs: Any) -> list[TheoryPrediction]:
-        return self._predictor.predict(model, **{**kwargs, "combine": True})
+        if self._combine:
+            kwargs["combine"] = True
+        self.predictions = self._predictor.predict(model, **kwargs)
+        return self.predictions
 
 
 def _verdict(d: dict[str, Any]) -> CriticVerdict:
@@ -170,13 +178,13 @@ def explain(model: ProtoModel, predictor: Predictor, combinability: Combinabilit
     r_cap:
         The walker's largest r_obs after μ̂ is absorbed (:data:`nextsm.machine.walker.R_CAP`).
     """
-    walker_predictor = cast(Predictor, _CombiningPredictor(predictor)) if combine else predictor
+    view = _WalkerView(predictor, combine)
+    walker_predictor = cast(Predictor, view)
     evaluation = evaluate(model, walker_predictor, combinability, r_cap=r_cap)
     ts = evaluation.statistic
     if ts is None:  # pragma: no cover - evaluate always fits K
         raise ModelError("the model could not be evaluated")
-    xsecs = predictor.cross_sections(model)
-    predictions = predictor.predict(model, xsecs=xsecs, combine=combine, likelihoods="none")
+    predictions = view.predictions
     results = likelihood_results(predictions, predictor)
     slow_at_kappa = slow_critic(uncapped(results), combinability)
     mu_max = walker_mu_max(predictions, slow_at_kappa, r_cap=r_cap)

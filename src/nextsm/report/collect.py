@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from nextsm.report.data import (
 )
 from nextsm.report.names import channel_label, particle_label, tex_label
 
-__all__ = ["collect", "evaluate_best", "find_run", "hiscore_rows", "read_histories", "study_pvalue"]
+__all__ = ["collect", "evaluate_best", "find_run", "hiscore_rows", "read_histories", "study_pvalue",
+           "walker_predictor"]
 
 #: a result "constrains" a particle in the ruler plot if its r_exp at μ̂ is at least this
 R_EXP_CONSTRAINS = 0.05
@@ -140,6 +142,21 @@ def _run_info(folder: Path, store: RunStore, histories: list[WalkerHistory], db:
         recorded=meta.get(PROVENANCE) or {})
 
 
+@contextmanager
+def walker_predictor(db: Any, settings: dict[str, Any]) -> Iterator[Any]:
+    """The :class:`~nextsm.theory.predictions.Predictor` the run's walkers used: with ``settings.likelihood ==
+    "surrogates"`` the analyses with neural surrogates enter with their full likelihoods (the database files open
+    for the fall-back to pyhf), otherwise the best signal region of every analysis."""
+    from nextsm.database import DatabaseSource
+    from nextsm.theory.predictions import Predictor
+
+    if settings.get("likelihood", "best-sr") != "surrogates":
+        yield Predictor(db)
+        return
+    with DatabaseSource(db.path) as source:
+        yield Predictor(db, source=source, surrogates=True)
+
+
 def _combination_row(row: dict[str, Any]) -> CombinationRow:
     """A row of :attr:`nextsm.machine.explain.Explanation.combination` (at μ̂) for the report."""
     events = "signal_events" in row
@@ -234,13 +251,12 @@ def collect(folder: str | Path, *, database: str | None = None, combinability: s
         histories = read_histories(store)
         top = store.hiscores(max(n_hiscores, rank))
         settings = store.meta().get(SETTINGS, {})
-        db = predictor = lists = None
+        db = lists = None
         best = None
         if evaluate and len(top) >= rank:
             say("loading the database")
             from nextsm.database import load_database
             from nextsm.machine.combinability import Combinability
-            from nextsm.theory.predictions import Predictor
 
             path = database or settings.get("database")
             if database is None and path is not None and not Path(path).exists() \
@@ -250,13 +266,14 @@ def collect(folder: str | Path, *, database: str | None = None, combinability: s
                 raise ReportError(f"{run / 'run.sqlite'}: settings.database {path!r} does not exist; "
                                   "pass --database")
             db = load_database(path)
-            predictor, lists = Predictor(db), Combinability.load(combinability)
+            lists = Combinability.load(combinability)
         info = _run_info(run, store, histories, db)
     finally:
         store.close()
-    if predictor is not None:
+    if db is not None:
         say("evaluating the best model" + (" and the contributions" if contributions else ""))
-        best = evaluate_best(top[rank - 1], predictor, lists, rank=rank, contributions=contributions)
+        with walker_predictor(db, settings) as predictor:
+            best = evaluate_best(top[rank - 1], predictor, lists, rank=rank, contributions=contributions)
     pvalue = None
     if study is not None:
         say("K_max of the study's runs")
