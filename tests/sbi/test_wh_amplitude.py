@@ -127,3 +127,16 @@ def test_errors_name_the_parameter():
         amp.ElectroweakParameters(cutoff=0.0)
     with pytest.raises(SBIError, match="'components'"):
         amp.reweighting_factors(np.zeros((2, 6)), BENCHMARKS)
+
+
+def test_decay_grid_averages():
+    p = _random_configs(50, 8)
+    plus, w = amp.decay_grid(*p[:4], (1.0, 0.0))
+    minus, _ = amp.decay_grid(*p[:4], (-1.0, 0.0))
+    sm, _ = amp.decay_grid(*p[:4], (0.0, 0.0))
+    np.testing.assert_allclose(w.sum(), 1.0)
+    np.testing.assert_allclose(plus @ w, minus @ w, rtol=1e-10)  # no linear c̃ term after the decay average
+    assert np.all(plus @ w > sm @ w)  # the c̃² term is positive
+    assert np.abs(plus - minus).max() > 0.1 * sm.max()  # while point by point c̃ matters
+    with pytest.raises(SBIError, match="'theta'"):
+        amp.decay_grid(*p[:4], [[0.0, 0.0], [1.0, 0.0]])

@@ -66,8 +66,9 @@ def test_objects_from_a_record(batch):
     jet_pt = np.hypot(truth.jets[:, :2, 1], truth.jets[:, :2, 2])
     np.testing.assert_allclose(jet_pt[:, 0], 56.0 + 8.0, rtol=0.01)  # pions + the non-isolated muon
     hard = pg._hard_momenta(ak, prt)
-    assert hard.shape == (6, 20)
-    h = hard.reshape(6, 5, 4)
+    assert hard.shape == (6, 21)
+    np.testing.assert_array_equal(hard[:, 20], [1, -1, 1, -1, 1, -1])  # the W charge
+    h = hard[:, :20].reshape(6, 5, 4)
     # fermion/antifermion: (ν, ℓ⁺) for W⁺, (ℓ⁻, ν̄) for W⁻ — taken from the record by the sign of the PDG id
     comps = amp.matrix_element_components(h[:, 0], h[:, 1], h[:, 2], h[:, 3])
     assert np.all(comps[:, 0] > 0)
@@ -86,7 +87,7 @@ def _chunk(process: str, n: int, seed: int) -> pg.GeneratedChunk:
     rng = np.random.default_rng(seed)
     z = amp.partonic_momenta(rng.uniform(300, 900, n) ** 2, rng.uniform(-1, 1, n), rng.uniform(-3, 3, n),
                              rng.uniform(-1, 1, n), rng.uniform(-3, 3, n), np.full(n, 80.0**2))
-    hard = np.concatenate(z, axis=1) if process == "signal" else np.zeros((n, 20))
+    hard = np.concatenate([*z, np.ones((n, 1))], axis=1) if process == "signal" else np.zeros((n, 21))
     t = _events(n)
     return pg.GeneratedChunk(TruthObjects(*(getattr(t, f) for f in ("leptons", "lepton_charge", "lepton_mask",
                                                                     "jets", "jet_flavour", "jet_mask", "met"))),
@@ -97,7 +98,7 @@ def test_reconstruct_reweights_signal_and_keeps_background_flat(tmp_path):
     sig_sim = pg.WHSimulator(pg.GeneratorConfig(process="signal"))
     sig = sig_sim.reconstruct(_chunk("signal", 400, 1), np.random.default_rng(2))
     assert len(sig) > 300
-    h = sig.z.reshape(-1, 5, 4)
+    h = sig.z[:, :20].reshape(-1, 5, 4)
     comps = amp.matrix_element_components(h[:, 0], h[:, 1], h[:, 2], h[:, 3])
     theta = np.array([[0.3, -0.7], [-1.2, 0.4]])
     expected = sig.benchmark_weights[:, 0] * (sig_sim.morphing.components(theta) @ comps.T) / comps[:, 0]

@@ -75,6 +75,7 @@ from nextsm.sbi.morphing import _as_theta
 __all__ = [
     "PARAMETER_NAMES",
     "ElectroweakParameters",
+    "decay_grid",
     "hww_amplitudes",
     "levi_civita",
     "matrix_element_components",
@@ -333,3 +334,37 @@ def reweighting_factors(components: ArrayLike, benchmarks: ArrayLike) -> FloatAr
     th = _as_theta(benchmarks, 2, "benchmarks")
     alpha = np.prod(th[:, None, :] ** monomial_exponents(2, 2)[None, :, :], axis=2)
     return comps @ alpha.T / comps[:, :1]
+
+
+def decay_grid(p_quark: ArrayLike, p_antiquark: ArrayLike, p_fermion: ArrayLike, p_antifermion: ArrayLike,
+               theta: ArrayLike = (0.0, 0.0), *, n_grid: int = 12,
+               ew: ElectroweakParameters | None = None) -> tuple[FloatArray, FloatArray]:
+    r"""|M(θ)|² at one θ with the W decay direction moved over a grid (decay-angle averages).
+
+    For every event the fermion direction in the W rest frame runs over ``n_grid`` Gauss–Legendre nodes in
+    :math:`\cos\theta^*` × ``n_grid`` uniform :math:`\phi^*` (W mass and production kept).  Returns
+    ``(me2 (N, n_grid²), weights (n_grid²,))`` with ``weights.sum() == 1``, so that ``me2 @ weights`` is
+    :math:`\langle|\mathcal M|^2\rangle_{\Omega^*}`.
+    """
+    ew = ew or ElectroweakParameters()
+    q, qb = _four(p_quark, "p_quark"), _four(p_antiquark, "p_antiquark")
+    f, fb = _four(p_fermion, "p_fermion"), _four(p_antifermion, "p_antifermion")
+    if n_grid < 2:
+        raise SBIError(f"parameter 'n_grid' must be >= 2, got {n_grid}")
+    x, w = np.polynomial.legendre.leggauss(n_grid)
+    phis = (np.arange(n_grid) + 0.5) / n_grid * 2 * np.pi
+    cs, ps = (a.ravel() for a in np.meshgrid(x, phis, indexing="ij"))
+    weights = np.repeat(w, n_grid) / (2 * n_grid)
+    k = f + fb
+    mk = np.sqrt(np.clip(minkowski_dot(k, k), 0.0, None))
+    dirs = np.stack([np.sqrt(1 - cs**2) * np.cos(ps), np.sqrt(1 - cs**2) * np.sin(ps), cs], axis=1)
+    n, g = q.shape[0], cs.shape[0]
+    f_rest = (0.5 * mk[:, None, None] * np.concatenate([np.ones((g, 1)), dirs], axis=1)[None]).reshape(-1, 4)
+    beta = np.repeat(k[:, 1:] / k[:, :1], g, axis=0)
+    f_lab = _boost(f_rest, beta)
+    fb_lab = _boost(f_rest * np.array([1.0, -1.0, -1.0, -1.0]), beta)
+    th = _as_theta(theta, 2)
+    if th.shape[0] != 1:
+        raise SBIError(f"parameter 'theta' must be one point (c_HW~, c_HW), got shape {np.shape(theta)}")
+    me = matrix_element_squared(np.repeat(q, g, axis=0), np.repeat(qb, g, axis=0), f_lab, fb_lab, th, ew)[0]
+    return me.reshape(n, g), weights

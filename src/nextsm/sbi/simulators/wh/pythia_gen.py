@@ -69,9 +69,9 @@ FloatArray = NDArray[np.float64]
 
 PROCESS_NAMES = ("signal", "ttbar", "wbb", "singletop")
 DEFAULT_BENCHMARKS = ((0.0, 0.0), (1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0), (1.0, 1.0))
-HARD_NAMES = tuple(f"{who}_{c}" for who in ("quark", "antiquark", "fermion", "antifermion", "higgs")
-                   for c in ("e", "px", "py", "pz"))
-"""Columns of ``z``: the hard-process four-momenta (zero for backgrounds)."""
+HARD_NAMES = (*(f"{who}_{c}" for who in ("quark", "antiquark", "fermion", "antifermion", "higgs")
+                for c in ("e", "px", "py", "pz")), "w_charge")
+"""Columns of ``z``: the hard-process four-momenta and the W charge (zero for backgrounds)."""
 
 _W_DECAYS_LEPTONIC = ("24:onMode = off", "24:onIfAny = 11 13")
 _W_DECAYS_ANY = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5 11 13")
@@ -175,7 +175,7 @@ class GeneratedChunk:
     truth:
         Leptons, jets, true E_T^miss of every generated event.
     hard:
-        Hard-process momenta ``(N, 20)`` (:data:`HARD_NAMES`); zeros for backgrounds.
+        Hard-process momenta and W charge ``(N, 21)`` (:data:`HARD_NAMES`); zeros for backgrounds.
     xsec_fb:
         Pythia's estimate of the cross section (fb) after the run.
     n_generated:
@@ -198,7 +198,7 @@ def _has_quark(id_abs: NDArray[np.int64], q: int) -> NDArray[np.bool_]:
 
 
 def _hard_momenta(ak: Any, prt: Any) -> FloatArray:
-    """The 20 hard-process columns of WH events from the first entries of the event record."""
+    """The 21 hard-process columns (:data:`HARD_NAMES`) of WH events from the first entries of the event record."""
     head = prt[:, :_N_HARD]
     ids = _pad(ak, head.id, _N_HARD).astype(np.int64)
     status = _pad(ak, head.status, _N_HARD).astype(np.int64)
@@ -216,7 +216,8 @@ def _hard_momenta(ak: Any, prt: Any) -> FloatArray:
     ok = (incoming.sum(axis=1) == 2) & (from_w.sum(axis=1) == 2) & (ids[rows, i_h] == 25)
     if not np.all(ok):
         raise SBIError(f"the hard process of {int((~ok).sum())} signal events could not be read from the event record")
-    return np.concatenate([mom[rows, i] for i in (quark, antiquark, fermion, antifermion, i_h)], axis=1)
+    w_charge = np.sign(ids[rows, i_w]).astype(np.float64)[:, None]
+    return np.concatenate([*(mom[rows, i] for i in (quark, antiquark, fermion, antifermion, i_h)), w_charge], axis=1)
 
 
 def _objects(config: GeneratorConfig, batch: Any) -> tuple[TruthObjects, Any]:
@@ -320,7 +321,7 @@ def generate(config: GeneratorConfig, n: int, rng: np.random.Generator, *,
         batch = pythia.nextBatch(k, 10.0)
         truth, prt = _objects(config, batch)
         truths.append(truth)
-        hards.append(_hard_momenta(ak, prt) if config.process == "signal" else np.zeros((len(truth), 20)))
+        hards.append(_hard_momenta(ak, prt) if config.process == "signal" else np.zeros((len(truth), len(HARD_NAMES))))
         done += len(truth)
         if progress is not None:
             progress(len(truth))
@@ -332,7 +333,7 @@ def _benchmark_weights(process: str, hard: FloatArray, base: FloatArray, morphin
                        ew: ElectroweakParameters) -> FloatArray:
     if process != "signal":
         return np.repeat(base[:, None], morphing.n_benchmarks, axis=1)
-    h = hard.reshape(-1, 5, 4)
+    h = hard[:, :20].reshape(-1, 5, 4)
     comps = matrix_element_components(h[:, 0], h[:, 1], h[:, 2], h[:, 3], ew, normalised=False)
     return base[:, None] * reweighting_factors(comps, morphing.benchmarks)
 
