@@ -37,3 +37,25 @@ def test_explain_table(database_path):
     assert "fast critic at the model's κ (μ = 1): FAIL" in out.output
     assert "slow critic at μ̂: pass" in out.output
     assert "CMS-SUS-20-002" in out.output
+
+
+
+class _CapturedError(Exception):
+    """Raised by the stand-in of `explain` with the predictor the command built."""
+
+
+@pytest.mark.database
+@pytest.mark.parametrize("likelihood", ["best-sr", "surrogates"])
+def test_explain_uses_the_walkers_likelihoods(database_path, monkeypatch, likelihood):
+    """`--likelihood surrogates` hands `explain` a predictor as `nextsm walk --likelihood surrogates` builds it
+    (surrogates on, the database files open for the fall-back to pyhf)."""
+    import nextsm.machine.explain
+
+    def capture(model, predictor, combinability, **kwargs):
+        raise _CapturedError(predictor.surrogates, predictor.source is not None)
+
+    monkeypatch.setattr(nextsm.machine.explain, "explain", capture)
+    out = CliRunner().invoke(cli, ["explain", str(WINNER), "--database", str(database_path), "--likelihood",
+                                   likelihood])
+    assert isinstance(out.exception, _CapturedError)
+    assert out.exception.args == ((True, True) if likelihood == "surrogates" else (False, False))

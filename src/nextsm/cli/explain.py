@@ -16,11 +16,14 @@ _fmt = fmt_number
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @database_option
 @click.option("--combine", is_flag=True, help="Use the analyses' full likelihoods (covariance, pyhf) where given.")
+@click.option("--likelihood", type=click.Choice(["best-sr", "surrogates"]), default="best-sr", show_default=True,
+              help="As `nextsm walk --likelihood`: surrogates adds the full likelihoods of the analyses whose pyhf "
+                   "workspaces have neural surrogates (use the run's choice to get its K).")
 @click.option("--no-contributions", is_flag=True, help="Skip the contributions (K without each particle/analysis).")
 @click.option("--combinability", "combinability_folder", type=click.Path(exists=True, file_okay=False), default=None,
               help="Combinability lists (default: $NEXTSM_COMBINABILITY, then ../shared/data/combinability).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def explain(model_file: Path, database_path: str | None, combine: bool, no_contributions: bool,
+def explain(model_file: Path, database_path: str | None, combine: bool, likelihood: str, no_contributions: bool,
             combinability_folder: str | None, as_json: bool) -> None:
     """Evaluate the protomodel MODEL_FILE (JSON) as the walker does: test statistic K = 2 ln L(μ̂)/L(0) + 2 ln π
     with μ̂ capped at the walker's μ_max, the best legal combination of results, the fast and slow critics (at μ̂,
@@ -33,9 +36,10 @@ def explain(model_file: Path, database_path: str | None, combine: bool, no_contr
 
     model = ProtoModel.from_json(model_file)
     db, _ = load_with_progress(database_path)
-    with workspace_source(db, combine) as source:
-        result = run(model, Predictor(db, source=source), Combinability.load(combinability_folder),
-                     combine=combine, contributions=not no_contributions)
+    surrogates = likelihood == "surrogates"
+    with workspace_source(db, combine or surrogates) as source:
+        result = run(model, Predictor(db, source=source, surrogates=surrogates),
+                     Combinability.load(combinability_folder), combine=combine, contributions=not no_contributions)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return

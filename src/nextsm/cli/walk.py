@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -69,20 +70,21 @@ def walk(database_path: str | None, walkers: int, steps: int, out: Path, seed: i
             from nextsm.machine.run import run_dask
 
             counts = run_dask(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
-                              likelihood=likelihood, resume=resume, scheduler=scheduler, n_workers=processes or 2, progress=progress,
-                              options=options)
+                              likelihood=likelihood, resume=resume, scheduler=scheduler, n_workers=processes or 2,
+                              progress=progress, options=options)
         else:
             counts = run_local(out, walkers=walkers, steps=steps, seed=seed, database=database_path, rule=rule,
-                               likelihood=likelihood, resume=resume, processes=processes, progress=progress, options=options)
+                               likelihood=likelihood, resume=resume, processes=processes, progress=progress,
+                               options=options)
         progress(counts)
     click.echo(f"{sum(counts.values())} steps in {out / 'run.sqlite'}; `nextsm hiscores {out}` lists the best models")
 
 
 def _options() -> dict[str, Any]:
-    """The command line of this call and its options (every parameter, defaults included), for the run's
-    provenance."""
+    """The command line of this process (``command``, quoted) and the options of this call (``params``: every
+    parameter, defaults included), for the run's provenance."""
     params = click.get_current_context().params
-    return {"command": " ".join(["nextsm", *sys.argv[1:]]),
+    return {"command": shlex.join(["nextsm", *sys.argv[1:]]),
             "params": {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}}
 
 
