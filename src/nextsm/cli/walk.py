@@ -117,7 +117,8 @@ def hiscores(run: Path, n: int, as_json: bool) -> None:
         click.echo(json.dumps([{"K": r.K, "mu_hat": r.mu_hat, "walker": r.walker, "step": r.step, "model": r.model,
                                 "combination": r.combination} for r in top], indent=1))
         return
-    table = Table(title=f"{run}: {sum(counts.values())} steps of {len(counts)} walkers")
+    table = Table(title=f"{run}: {sum(counts.values())} steps of {len(counts)} walkers",
+                  caption="μ̂: fitted at the κ's the model was proposed with (μ̂κ: its signal strength multipliers)")
     for col in ("K", "μ̂", "walker:step", "particles (GeV)", "combination"):
         table.add_column(col)
     for r in top:

@@ -138,7 +138,9 @@ def _hiscore_section(data: ReportData) -> str:
         rows.append((h.rank, _Raw(f'<span class="hiscore-K">{h.K:.3f}</span>'), h.mu_hat, f"{h.walker}:{h.step}",
                      _Raw(masses), ", ".join(h.combination)))
     return ('<section id="hiscores"><h2>Hiscores</h2><p class="note">The best distinct models of the run (all '
-            "walkers) that passed both critics; masses in GeV.</p>"
+            "walkers) that passed both critics; masses in GeV. μ̂ is fitted for each model at the κ's it was "
+            "proposed with: μ̂κ are the signal strength multipliers of the model (docs/machine.md, "
+            "“What the stored μ̂ means”).</p>"
             + _table(("#", "K", "μ̂", "walker:step", "particles (GeV)", "best combination"), rows,
                      table_id="hiscore-table") + "</section>")
 
