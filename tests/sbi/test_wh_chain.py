@@ -167,3 +167,13 @@ def test_cli_simulate_wh_is_chunked_and_resumable(tmp_path, monkeypatch):
     bad = CliRunner().invoke(sbi, ["simulate", "wh", "--n", "10", "--out", str(out), "--process", "zh"])
     assert bad.exit_code != 0
     assert "unknown process 'zh'" in bad.output
+
+
+def test_wh_simulator_satisfies_the_protocol():
+    from nextsm.sbi.simulators import Simulator
+
+    sim = pg.WHSimulator()
+    assert isinstance(sim, Simulator)
+    assert sim.morphing.parameter_names == ("c_HWtil", "c_HW")
+    assert len(sim.observable_names) == 29
+    assert sim.provenance()["generator"]["process"] == "signal"

@@ -97,8 +97,10 @@ def _fastjet_module() -> Any:
     try:
         import awkward
         import fastjet
+        import fastjet._swig
     except ImportError as exc:
         raise MissingExtraError(f"the WH simulator needs FastJet: pip install 'nextsm[pythia]' ({exc})") from None
+    fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)  # FastJet would print its banner to stdout
     return fastjet, awkward
 
 
