@@ -250,7 +250,14 @@ def main() -> None:
                      args.n_theta, args.n_per_theta)
         _update_results("limits", res)
         figures(res)
-    print(json.dumps({k: v for k, v in res.items() if k not in ("axis",)}, indent=1, default=str)[:6000])
+    print(json.dumps(_summary(res), indent=1))
+
+
+def _summary(res: object) -> object:
+    """The numbers without the q arrays."""
+    if isinstance(res, dict):
+        return {k: _summary(v) for k, v in res.items() if k not in ("q", "axis")}
+    return res
 
 
 if __name__ == "__main__":
