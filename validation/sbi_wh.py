@@ -142,7 +142,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grid: 
     samples = {"signal": sig}
     if backgrounds:
         bkg = pg.combine_samples([load_events(b) for b in backgrounds])
-        samples["signal+background"] = pg.combine_samples([sig, bkg], [1, 1])
+        samples["signal+background"] = pg.combine_samples([sig, bkg])
     axis = np.linspace(*grid[:2], int(grid[2]))
     pts = inference.grid_points(axis, axis)
     col = {n: i for i, n in enumerate(OBSERVABLE_NAMES)}

@@ -118,6 +118,10 @@ def test_reconstruct_reweights_signal_and_keeps_background_flat(tmp_path):
     s_tot = (sig.benchmark_weights.sum(0) * 400 + sig2.benchmark_weights.sum(0) * 200) / 600
     np.testing.assert_allclose(both.benchmark_weights.sum(0), s_tot + bkg.benchmark_weights.sum(0), rtol=1e-12)
     assert set(both.process.tolist()) == {0, 1}
+    # a combined file is not a run: combining it again with another sample adds, never averages
+    again = pg.combine_samples([both, bkg])
+    np.testing.assert_allclose(again.benchmark_weights.sum(0), both.benchmark_weights.sum(0)
+                               + bkg.benchmark_weights.sum(0), rtol=1e-12)
     save_events(both, tmp_path / "wh")
     back = load_events(tmp_path / "wh")
     np.testing.assert_array_equal(back.benchmark_weights, both.benchmark_weights)

@@ -124,3 +124,12 @@ def test_config_errors_name_the_field():
     with pytest.raises(SBIError, match="'met'"):
         TruthObjects(np.zeros((2, 1, 4)), np.zeros((2, 1), np.int64), np.zeros((2, 1), bool), np.zeros((2, 1, 4)),
                      np.zeros((2, 1), np.int64), np.zeros((2, 1), bool), np.zeros((3, 2)))
+
+
+def test_neutrino_pz_without_a_real_solution_takes_the_real_part():
+    lep = _p4(40.0, 0.5, 0.0)[None]
+    met = np.array([[-150.0, 0.0]])  # m_T(ℓ, E_T^miss) = 154.9 GeV > m_W: no real root
+    pz = obs.neutrino_pz(lep, met)
+    pt2 = lep[0, 1] ** 2 + lep[0, 2] ** 2
+    mu = 0.5 * 80.379**2 + lep[0, 1] * met[0, 0]
+    np.testing.assert_allclose(pz, mu * lep[0, 3] / pt2)

@@ -399,9 +399,11 @@ class WHSimulator:
 
 
 def combine_samples(samples: list[WeightedEvents], n_generated: list[int] | None = None) -> WeightedEvents:
-    """Concatenate samples; runs of the *same* process are averaged (weights × n_run / Σ n of that process).
+    """Concatenate samples; single-process runs of the *same* process are averaged, everything else adds up.
 
-    ``n_generated`` defaults to each sample's ``metadata["n_generated"]``.  Different processes add up.
+    A run is a sample made by :meth:`WHSimulator.simulate` (its metadata names the generator's process); runs
+    of one process get weights × n_run / Σ n over those runs, with ``n_generated`` defaulting to each run's
+    ``metadata["n_generated"]``.  Samples that are not runs (e.g. files already combined) are added as they are.
     """
     if not samples:
         raise SBIError("parameter 'samples' is empty")
@@ -413,7 +415,8 @@ def combine_samples(samples: list[WeightedEvents], n_generated: list[int] | None
     ns = [int(s.metadata.get("n_generated", len(s))) for s in samples] if n_generated is None else list(n_generated)
     if len(ns) != len(samples):
         raise SBIError("parameter 'n_generated' must have one entry per sample")
-    procs = [str(s.metadata.get("generator", {}).get("process", "?")) for s in samples]
+    procs = [str(s.metadata["generator"]["process"]) if "generator" in s.metadata else f"sample {i}"
+             for i, s in enumerate(samples)]
     totals = {p: sum(n for n, q in zip(ns, procs, strict=True) if q == p) for p in set(procs)}
     weights = [s.benchmark_weights * (n / totals[p]) for s, n, p in zip(samples, ns, procs, strict=True)]
     z = None if any(s.z is None for s in samples) else np.concatenate([s.z for s in samples])
