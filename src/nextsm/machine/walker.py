@@ -9,8 +9,10 @@ the model passes the slow critic and exceeds no limit by more than 30 % (:func:`
 
 (``rule="rjmcmc"``, default) or with :math:`\min(1, e^{(K'-K)/2})`, ignoring the proposal asymmetry
 (``rule="2021"``, the original's rule).
-With ``absorb_mu`` (default, as the original) μ̂ is absorbed into every κ of an accepted model; K, profiled over
-μ, is unchanged by this.  With ``trim`` (default, the original's redundant-particle removal) the particles of an
+With ``absorb_mu`` (default, as the original) μ̂ is absorbed into every κ of an accepted model, and the model is
+evaluated again at its new κ: K, profiled over μ, would be unchanged by this if the combination weights and the
+slow critic's choice of results did not depend on κ, but they do (docs/machine.md), so the walker's current K is
+always that of the model it holds (if the rescaled model fails a critic, the model keeps its κ).  With ``trim`` (default, the original's redundant-particle removal) the particles of an
 accepted model that appear in no prediction of its best combination are removed
 (:func:`~nextsm.machine.moves.trim_unused`) if that does not lower K: without it a walk collects particles
 that only cost prior.  With either, the chain is a stochastic search rather than an exact sampler of
@@ -180,8 +182,17 @@ class Walker:
                         gone = sorted(set(model.masses) - set(trimmed.masses))
                         detail += f"; trimmed {', '.join(map(str, gone))} (K {ev.K:.3f} -> {ev_trim.K:.3f})"
                         model, kept = trimmed, ev_trim
-            if self.absorb_mu and kept.statistic is not None and kept.statistic.mu_hat > 1e-6:
-                model = _rescaled(model, kept.statistic.mu_hat)
+            if (self.absorb_mu and kept.statistic is not None and kept.statistic.mu_hat > 1e-6
+                    and abs(kept.statistic.mu_hat - 1.0) > 1e-9):
+                # K is not invariant under κ → μ̂κ (the combination weights and the slow critic's choice of
+                # results are taken at the model's κ), so the model kept is re-evaluated at its absorbed κ;
+                # if that fails a critic, the model keeps its κ
+                mu = kept.statistic.mu_hat
+                rescaled = _rescaled(model, mu)
+                absorbed = evaluate(rescaled, self.predictor, self.combinability)
+                if math.isfinite(absorbed.K):
+                    detail += f"; absorbed mu_hat {mu:.3g} (K {kept.K:.3f} -> {absorbed.K:.3f})"
+                    model, kept = rescaled, absorbed
             self.model, self.K = model, kept.K
         record = StepRecord(
             self.walker_id, self.step, proposal.model.to_dict(), ev.K if math.isfinite(ev.K) else None,
