@@ -3,7 +3,8 @@
     python benchmarks/bench_surrogate.py SURROGATE [--shapes 200] [--processes 2] [--backend jax] [--json OUT]
 
 SURROGATE is a path without suffix (``.json``/``.npz``, :mod:`nextsm.surrogates.io`). For ``--shapes`` random
-signal shapes (the training sampler's shapes with a fresh seed) it computes the observed and expected 95 % CLs
+signal shapes (the training sampler's shapes with a fresh seed; equal directions counted once, so a workspace with
+one or a few regions has fewer distinct shapes) it computes the observed and expected 95 % CLs
 upper limits on a global signal strength with the surrogate (numpy) and with pyhf (the workspace's
 :class:`HistFactoryModel`) and reports the relative differences; then it times one batched surrogate evaluation of
 10⁴ hypotheses against pyhf profile fits of the same hypotheses (a subset, extrapolated per hypothesis).
@@ -66,6 +67,9 @@ def main() -> int:
     shapes = sample_signals(4 * args.shapes, b, db_err, rng)
     shapes = shapes[np.sum(shapes, axis=1) > 0][: args.shapes]
     shapes = shapes / np.sum(shapes, axis=1, keepdims=True) * np.sum(b) ** 0.5  # shape only: the limit scales it
+    # the limit of c·s is UL(s)/c: equal directions are one test (a one-region workspace has a single shape)
+    _, first = np.unique(np.round(shapes, 12), axis=0, return_index=True)
+    shapes = shapes[np.sort(first)]
     model = SurrogateLikelihood(net, outside="ignore")
     t0 = time.perf_counter()
     ul_s = model.upper_limit(shapes)
