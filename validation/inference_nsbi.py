@@ -164,8 +164,9 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def script_main(doc: str, run, figures, table, name: str) -> None:
+    """Parse ``--quick``, run, write ``validation/results/<name>[_quick].json``, the figures and the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -173,8 +174,7 @@ def main() -> None:
     result["settings"]["seconds"] = time.perf_counter() - t0
     out = ROOT / "validation" / "results"
     out.mkdir(exist_ok=True)
-    name = "inference_nsbi_quick.json" if args.quick else "inference_nsbi.json"
-    (out / name).write_text(json.dumps(result, indent=1))
+    (out / (f"{name}_quick.json" if args.quick else f"{name}.json")).write_text(json.dumps(result, indent=1))
     if not args.quick:
         figures(result)
     print(table(result))
@@ -182,4 +182,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run, figures, table, "inference_nsbi")

@@ -106,5 +106,4 @@ def test_profiling_widens_the_asimov_curve(setup):
     q_prof, q_fixed = -2 * (prof - prof.max()), -2 * (fixed - fixed.max())
     assert np.all(prof >= fixed - 1e-9)
     assert abs(alpha_hat[np.argmax(prof)]) < 0.05  # Asimov at α = 0
-    assert np.all(q_prof <= q_fixed + 1e-6)
     assert q_prof[0] < 0.75 * q_fixed[0]  # the tilt mimics the missing deficit at μ = 0 (measured 2.2 vs 4.5)

@@ -44,6 +44,35 @@ def _database_model(analysis: str, region: str | None, signal: float | None, mar
     return model, float(model.observed[0])
 
 
+def _nsbi_model(name: str, observed: float, estimator: Path | None, luminosity: float | None, mu_max: float,
+                seed: int) -> tuple[Any, Any, str]:
+    """An NSBI toy (docs/inference.md §7) and one pseudo-data set drawn at μ = ``observed``."""
+    from nextsm.inference.nsbi_models import eft_slice_model, interference_model
+
+    if name == "nsbi-toy":
+        from nextsm.sbi.simulators import ToyEFTSimulator
+
+        est = None
+        if estimator is not None:
+            from nextsm.sbi.io import load_estimator
+
+            est = load_estimator(estimator)
+        model = eft_slice_model(ToyEFTSimulator(), luminosity=2.0 if luminosity is None else luminosity,
+                                upper=mu_max, estimator=est)
+    else:
+        if estimator is not None:
+            raise click.UsageError("--estimator applies to --model nsbi-toy (a morphing-aware ratio estimator)")
+        from nextsm.sbi.simulators.interference import InterferenceToy
+
+        model = interference_model(InterferenceToy(), upper=mu_max, luminosity=luminosity)
+    if not 0 <= observed <= mu_max:
+        raise click.BadParameter(f"the pseudo-data μ must lie in [0, --mu-max = {mu_max:g}], got {observed:g}",
+                                 param_hint="--observed")
+    events = model.simulate_events(observed, 1, np.random.default_rng([seed, 7]))
+    description = f"{model.label}, pseudo-data at μ = {observed:g} ({events[0].shape[0]} events, seed {seed})"
+    return model, model.encode(events), description
+
+
 def _progress(bar: Any, label: str) -> Any:
     def wrap(items: Iterable[Any]) -> Iterable[Any]:
         work = list(items)
@@ -56,14 +85,21 @@ def _progress(bar: Any, label: str) -> Any:
 
 
 @click.command()
-@click.option("--model", "model_name", type=click.Choice(["gaussian", "poisson"]), default=None,
-              help="Closed-form model (or give --analysis for a database result).")
+@click.option("--model", "model_name",
+              type=click.Choice(["gaussian", "poisson", "nsbi-toy", "interference-toy"]), default=None,
+              help="Closed-form model, or an NSBI toy (needs --method toys/amortised), or give --analysis.")
 @click.option("--analysis", default=None, help="Database efficiency-map analysis id (with --region, --signal).")
 @click.option("--region", default=None, help="Signal region of --analysis.")
 @click.option("--signal", type=float, default=None, help="Database result: signal yield at μ = 1 (events).")
 @click.option("--marginalised", is_flag=True, help="Database result: marginalise the background nuisance.")
 @click.option("--observed", type=float, default=None,
-              help="Observed x (gaussian) or n (poisson); database: default the published count.")
+              help="Observed x (gaussian) or n (poisson); NSBI toys: the μ of a pseudo-data set drawn with --seed; "
+                   "database: default the published count.")
+@click.option("--estimator", type=click.Path(exists=False, path_type=Path), default=None,
+              help="nsbi-toy: a saved morphing-aware ratio estimator (nextsm sbi train ... --morphing-aware); "
+                   "default: the exact likelihood.")
+@click.option("--luminosity", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="NSBI toys: luminosity in fb⁻¹ [nsbi-toy 2, interference-toy 400].")
 @click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Gaussian: resolution σ.")
 @click.option("--background", type=click.FloatRange(min=0), default=3.0, show_default=True,
@@ -82,8 +118,8 @@ def _progress(bar: Any, label: str) -> Any:
               help="μ₀ grid step [0.01 exact, 0.05 otherwise].")
 @click.option("--toys", type=click.IntRange(min=10), default=2000, show_default=True,
               help="Toys per grid point (toys, refinement).")
-@click.option("--sims", type=click.IntRange(min=10), default=20000, show_default=True,
-              help="Amortised: simulation budget (also used by the coverage diagnostic).")
+@click.option("--sims", type=click.IntRange(min=10), default=None,
+              help="Amortised: simulation budget (also used by the coverage diagnostic) [20000; NSBI toys 2000].")
 @click.option("--refine/--no-refine", default=True, show_default=True,
               help="Amortised: local toys at the interval ends where the diagnostic flags under-coverage.")
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -95,9 +131,10 @@ def _progress(bar: Any, label: str) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @database_option
 def interval(model_name: str | None, analysis: str | None, region: str | None, signal: float | None,
-             marginalised: bool, observed: float | None, sigma: float, background: float, signal_scale: float,
+             marginalised: bool, observed: float | None, estimator: Path | None, luminosity: float | None,
+             sigma: float, background: float, signal_scale: float,
              statistic: str, focus: str | None, cls: tuple[float, ...], method: str, mu_max: float,
-             mu_step: float | None, toys: int, sims: int, refine: bool, seed: int, output: Path | None,
+             mu_step: float | None, toys: int, sims: int | None, refine: bool, seed: int, output: Path | None,
              plot_belt: Path | None, plot_coverage: Path | None, as_json: bool, database_path: str | None) -> None:
     """Confidence interval for μ by a Neyman construction (docs/inference.md).
 
@@ -106,6 +143,8 @@ def interval(model_name: str | None, analysis: str | None, region: str | None, s
     Poisson, known b:       nextsm interval --model poisson --background 3 --observed 4
     Database EM result:     nextsm interval --analysis ATLAS-SUSY-2016-07-eff --region 4j_Meff_3000 --signal 3
     Amortised (QR) belt:    ... --method amortised --sims 20000
+    NSBI toy, learned ratio: nextsm interval --model nsbi-toy --estimator alices_ma --observed 1 --method toys \\
+                            --mu-max 4 --mu-step 0.25 --toys 300 --statistic fts --focus 0,0.5
     """
     from rich.progress import Progress
 
@@ -131,16 +170,24 @@ def interval(model_name: str | None, analysis: str | None, region: str | None, s
     elif model_name is not None:
         if observed is None:
             raise click.UsageError("give --observed")
-        model = (BoundedGaussianMean(sigma) if model_name == "gaussian"
-                 else PoissonCounting(background, signal=signal_scale))
-        obs, description = observed, repr(model)
+        if model_name in ("nsbi-toy", "interference-toy"):
+            if method == "exact":
+                raise click.UsageError(f"--model {model_name} has no exact belt: give --method toys or amortised")
+            model, nsbi_data, description = _nsbi_model(model_name, observed, estimator, luminosity, mu_max, seed)
+        else:
+            model = (BoundedGaussianMean(sigma) if model_name == "gaussian"
+                     else PoissonCounting(background, signal=signal_scale))
+            description = repr(model)
+        obs = observed
     else:
         raise click.UsageError("give --model gaussian|poisson or --analysis/--region/--signal")
     stat = LikelihoodRatio() if statistic == "lrt" else FocusedStatistic(_focus(focus))
     levels = cls or (0.683, 0.954)
     step = mu_step if mu_step is not None else (0.01 if method == "exact" else 0.05)
     grid = np.arange(0.0, mu_max + 0.5 * step, step)
-    data = np.array([obs])
+    nsbi = model_name in ("nsbi-toy", "interference-toy")
+    data = nsbi_data if nsbi else np.array([obs])
+    sims = sims if sims is not None else (2000 if nsbi else 20000)
     rng = np.random.default_rng(seed)
     results: list[dict[str, Any]] = []
     with Progress(transient=True, disable=as_json) as bar:

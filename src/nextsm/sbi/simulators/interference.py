@@ -100,7 +100,7 @@ class InterferenceConfig:
     peak_width: float = 35.0
     peak_height: float = 0.8
     rho: float = 0.35
-    angular: float = 0.6
+    angular: float = 3.0
     systematic: float = 0.15
 
     def __post_init__(self) -> None:
