@@ -44,15 +44,19 @@ def _update_results(key: str, value: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------- closure
 def _hard(n: int, seed: int) -> tuple[np.ndarray, float]:
-    import awkward as ak
+    """Hard-process columns of ``n`` SM events from Pythia's process record (showers and hadronisation off)."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
     for line in (*pg.pythia_settings(pg.GeneratorConfig(), seed), "PartonLevel:all = off", "HadronLevel:all = off"):
         pythia.readString(line)
     pythia.init()
-    parts = [pg._hard_momenta(ak, pythia.nextBatch(min(5000, n - k), 10.0).prt) for k in range(0, n, 5000)]
-    return np.concatenate(parts), float(pythia.infoPython().sigmaGen()) * 1e12
+    rows = []
+    while len(rows) < n:
+        if pythia.next():
+            rows.append(pg._process_rows(pythia.process))
+    ids, status, mother, mom = (np.array([r[j] for r in rows]) for j in range(4))
+    return pg._hard_from_arrays(ids, status, mother, mom.astype(np.float64)), float(pythia.infoPython().sigmaGen()) * 1e12
 
 
 def _mass2(p: np.ndarray) -> np.ndarray:

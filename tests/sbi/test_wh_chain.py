@@ -133,6 +133,8 @@ def test_settings_and_errors():
     assert "Random:seed = 7" in lines
     assert "PartonLevel:MPI = off" in lines
     assert any(line.startswith("WeakBosonAndParton:qg2Wq") for line in lines)
+    assert "PhaseSpace:pTHatMin = 30.0" in lines
+    assert not any("pTHatMin" in line for line in pg.pythia_settings(pg.GeneratorConfig(), 7))  # signal: no cut
     with pytest.raises(SBIError, match="'seed'"):
         pg.pythia_settings(pg.GeneratorConfig(), 0)
     with pytest.raises(SBIError, match="'process'"):

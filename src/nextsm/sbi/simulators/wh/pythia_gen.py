@@ -19,7 +19,8 @@ the isolated leptons.  A lepton is isolated if the scalar p_T sum of the other v
 ΔR < 0.3.
 
 EFT reweighting: the signal is generated in the SM.  For each event the hard-process momenta (incoming
-quark and antiquark, the W decay fermion and antifermion, the Higgs) are read from the event record and
+quark and antiquark, the W decay fermion and antifermion, the Higgs) are read from Pythia's process
+record (signal events are therefore generated one ``nextBatch(1)`` call at a time, ≈ 25 % slower) and
 :func:`~nextsm.sbi.simulators.wh.amplitude.matrix_element_components` gives
 :math:`|\mathcal M(\theta)|^2/|\mathcal M_{\rm SM}|^2`, an exact quadratic in θ = (c_HW~, c_HW); the
 benchmark weights are the Pythia weight times this ratio at each benchmark (leading-order matrix-element
@@ -115,7 +116,9 @@ class GeneratorConfig:
     sqrt_s:
         Collision energy in GeV.
     pt_hat_min:
-        Minimum p̂_T of the 2 → 2 process (GeV; used by ``wbb`` and ``singletop``).
+        Minimum p̂_T of the 2 → 2 process in GeV, applied to ``wbb`` only (W + jet needs it; the other
+        processes have massive final states and are generated without a p̂_T cut, so the signal's production
+        angle is not sculpted).
     mpi:
         Multiparton interactions (the underlying event).
     jet_radius, jet_pt_min, jet_eta_max, max_jets:
@@ -163,7 +166,8 @@ def pythia_settings(config: GeneratorConfig, seed: int) -> tuple[str, ...]:
     if not 1 <= seed <= 900_000_000:
         raise SBIError(f"parameter 'seed' must be in [1, 900000000] (Pythia's range), got {seed}")
     return ("Beams:eCM = " + repr(float(config.sqrt_s)), "Random:setSeed = on", f"Random:seed = {seed}",
-            "Print:quiet = on", "Next:numberCount = 0", f"PhaseSpace:pTHatMin = {config.pt_hat_min!r}",
+            "Print:quiet = on", "Next:numberCount = 0",
+            *((f"PhaseSpace:pTHatMin = {config.pt_hat_min!r}",) if config.process == "wbb" else ()),
             f"PartonLevel:MPI = {'on' if config.mpi else 'off'}", *_PROCESS_SETTINGS[config.process],
             *config.extra_settings)
 
@@ -199,13 +203,13 @@ def _has_quark(id_abs: NDArray[np.int64], q: int) -> NDArray[np.bool_]:
     return (((id_abs // 100) % 10 == q) | ((id_abs // 1000) % 10 == q)) & (id_abs > 100)
 
 
-def _hard_momenta(ak: Any, prt: Any) -> FloatArray:
-    """The 21 hard-process columns (:data:`HARD_NAMES`) of WH events from the first entries of the event record."""
-    head = prt[:, :_N_HARD]
-    ids = _pad(ak, head.id, _N_HARD).astype(np.int64)
-    status = _pad(ak, head.status, _N_HARD).astype(np.int64)
-    mother = _pad(ak, head.mother1, _N_HARD).astype(np.int64)
-    mom = np.stack([_pad(ak, head.p[c], _N_HARD) for c in ("e", "px", "py", "pz")], axis=-1)
+def _hard_from_arrays(ids: NDArray[np.int64], status: NDArray[np.int64], mother: NDArray[np.int64],
+                      mom: FloatArray) -> FloatArray:
+    """The 21 hard-process columns (:data:`HARD_NAMES`) from the first entries of a WH record, ``(N, 21)``.
+
+    The record must hold the resonance decays next to the hard process: Pythia's *process* record (in
+    the event record the W daughters only appear after the shower, attached to the recoiled W copy).
+    """
     rows = np.arange(ids.shape[0])
     incoming = status == -21
     quark = np.argmax(incoming & (ids > 0), axis=1)
@@ -217,9 +221,28 @@ def _hard_momenta(ak: Any, prt: Any) -> FloatArray:
     antifermion = np.argmax(from_w & (ids < 0), axis=1)
     ok = (incoming.sum(axis=1) == 2) & (from_w.sum(axis=1) == 2) & (ids[rows, i_h] == 25)
     if not np.all(ok):
-        raise SBIError(f"the hard process of {int((~ok).sum())} signal events could not be read from the event record")
+        raise SBIError(f"the hard process of {int((~ok).sum())} signal events could not be read from the record")
     w_charge = np.sign(ids[rows, i_w]).astype(np.float64)[:, None]
     return np.concatenate([*(mom[rows, i] for i in (quark, antiquark, fermion, antifermion, i_h)), w_charge], axis=1)
+
+
+def _hard_momenta(ak: Any, prt: Any) -> FloatArray:
+    """:func:`_hard_from_arrays` of an awkward record (a process record, or an event record without showers)."""
+    head = prt[:, :_N_HARD]
+    mom = np.stack([_pad(ak, head.p[c], _N_HARD) for c in ("e", "px", "py", "pz")], axis=-1)
+    return _hard_from_arrays(_pad(ak, head.id, _N_HARD).astype(np.int64),
+                             _pad(ak, head.status, _N_HARD).astype(np.int64),
+                             _pad(ak, head.mother1, _N_HARD).astype(np.int64), mom)
+
+
+def _process_rows(process: Any) -> tuple[list[int], list[int], list[int], list[list[float]]]:
+    """``(id, status, mother1, (E, px, py, pz))`` of the first entries of Pythia's process record, padded."""
+    n = min(process.size(), _N_HARD)
+    entries = [process[i] for i in range(n)]
+    pad = _N_HARD - n
+    return ([e.id() for e in entries] + [0] * pad, [e.status() for e in entries] + [0] * pad,
+            [e.mother1() for e in entries] + [-1] * pad,
+            [[e.e(), e.px(), e.py(), e.pz()] for e in entries] + [[0.0] * 4] * pad)
 
 
 def _objects(config: GeneratorConfig, batch: Any) -> tuple[TruthObjects, Any]:
@@ -320,10 +343,21 @@ def generate(config: GeneratorConfig, n: int, rng: np.random.Generator, *,
     truths, hards, done = [], [], 0
     while done < n:
         k = min(config.batch_size, n - done)
-        batch = pythia.nextBatch(k, 10.0)
-        truth, prt = _objects(config, batch)
+        if config.process == "signal":  # one event per call, to read its process record
+            parts, rows = [], []
+            for _ in range(k):
+                parts.append(pythia.nextBatch(1, 10.0))
+                rows.append(_process_rows(pythia.process))
+            batch = ak.concatenate(parts)
+            ids, status, mother, mom = (np.array([r[j] for r in rows]) for j in range(4))
+            hard = _hard_from_arrays(ids.astype(np.int64), status.astype(np.int64), mother.astype(np.int64),
+                                     mom.astype(np.float64))
+        else:
+            batch = pythia.nextBatch(k, 10.0)
+            hard = np.zeros((len(batch), len(HARD_NAMES)))
+        truth, _ = _objects(config, batch)
         truths.append(truth)
-        hards.append(_hard_momenta(ak, prt) if config.process == "signal" else np.zeros((len(truth), len(HARD_NAMES))))
+        hards.append(hard)
         done += len(truth)
         if progress is not None:
             progress(len(truth))
