@@ -136,7 +136,7 @@ def _intervals(axis: np.ndarray, ll: np.ndarray) -> dict:
     return res
 
 
-def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grid: tuple[float, float, int],
+def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
            epochs: int, n_theta: int, n_per_theta: int) -> dict:
     from nextsm.sbi.sampling import ratio_training_set, score_training_set
     from nextsm.sbi.training import TrainConfig, train_estimator
@@ -147,18 +147,19 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grid: 
     if backgrounds:
         bkg = pg.combine_samples([load_events(b) for b in backgrounds])
         samples["signal+background"] = pg.combine_samples([sig, bkg])
-    axis = np.linspace(*grid[:2], int(grid[2]))
-    pts = inference.grid_points(axis, axis)
     col = {n: i for i, n in enumerate(OBSERVABLE_NAMES)}
-    out: dict = {"axis": axis.tolist(), "luminosity": lumi}
+    out: dict = {"luminosity": lumi}
     for label, events in samples.items():
+        grid = grids[label]
+        axis = np.linspace(*grid[:2], int(grid[2]))
+        pts = inference.grid_points(axis, axis)
         train, test = events.split(0.5, rng)
         t0 = time.perf_counter()
         sally = train_estimator("sally", score_training_set(train, min(50_000, 4 * len(train)), rng),
                                 TrainConfig(epochs=epochs), rng, parameter_names=amp.PARAMETER_NAMES,
                                 observable_names=OBSERVABLE_NAMES)
         t_sally = time.perf_counter() - t0
-        thetas = rng.uniform(-1.0, 1.0, (n_theta, 2))
+        thetas = rng.uniform(axis[0], axis[-1], (n_theta, 2))  # the training prior covers the scan grid
         t0 = time.perf_counter()
         alices = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
                                  TrainConfig(epochs=epochs), rng, parameter_names=amp.PARAMETER_NAMES,
@@ -167,7 +168,13 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grid: 
         w_true = inference.asimov_weights(test, np.zeros(2), lumi)
         xsec = test.xsec(pts)
         xsec_ref = float(test.xsec(np.zeros((1, 2)))[0])
-        res: dict = {"n_train": len(train), "n_test": len(test), "sigma_sm_fb": xsec_ref,
+        res: dict = {"axis": axis.tolist(), "n_train": len(train), "n_test": len(test), "sigma_sm_fb": xsec_ref,
+                     "n_selected_by_process": {name: int((events.process == i).sum())
+                                               for i, name in enumerate(events.process_names)
+                                               if (events.process == i).any()},
+                     "sigma_by_process_fb": {name: float(events.benchmark_weights[events.process == i, 0].sum())
+                                             for i, name in enumerate(events.process_names)
+                                             if (events.process == i).any()},
                      "seconds": {"sally": t_sally, "alices": t_alices}}
         res["alices"] = _intervals(axis, inference.extended_log_likelihood(alices.log_ratio(test.x, pts), w_true,
                                                                            xsec, xsec_ref, lumi))
@@ -193,11 +200,11 @@ def figures(result: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    axis = np.array(result["axis"])
     methods = ("alices", "hist_sally", "hist_q_cos_delta_plus", "hist_mt_lvbb", "hist_q_cos_delta_plus_x_mt_lvbb")
     labels = ("ALICES", "SALLY (histogram of t̂)", "Q_ℓ cos δ⁺", "m_T(ℓνbb)", "Q_ℓ cos δ⁺ × m_T")
     for sample in (k for k in ("signal", "signal+background") if k in result):
         tag = "sig" if sample == "signal" else "sb"
+        axis = np.array(result[sample]["axis"])
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for p, par in enumerate(amp.PARAMETER_NAMES):
             for m, lab in zip(methods, labels, strict=True):
@@ -237,7 +244,8 @@ def main() -> None:
     lim.add_argument("--background", type=Path, action="append", default=[])
     lim.add_argument("--lumi", type=float, default=300.0)
     lim.add_argument("--seed", type=int, default=2026)
-    lim.add_argument("--grid", default="-1,1,41")
+    lim.add_argument("--grid", default="-0.25,0.25,51", help="signal only: low,high,n")
+    lim.add_argument("--grid-sb", default="-1,1,51", help="signal + background: low,high,n")
     lim.add_argument("--epochs", type=int, default=20)
     lim.add_argument("--n-theta", type=int, default=300)
     lim.add_argument("--n-per-theta", type=int, default=200)
@@ -246,11 +254,16 @@ def main() -> None:
         res = closure(args.n, args.seed)
         _update_results("closure", res)
     else:
-        lo, hi, n = (float(v) for v in args.grid.split(","))
         import torch
 
         torch.set_num_threads(1)
-        res = limits(args.signal, args.background, args.lumi, args.seed, (lo, hi, int(n)), args.epochs,
+
+        def parse(text: str) -> tuple[float, float, int]:
+            lo, hi, n = (float(v) for v in text.split(","))
+            return lo, hi, int(n)
+
+        res = limits(args.signal, args.background, args.lumi, args.seed,
+                     {"signal": parse(args.grid), "signal+background": parse(args.grid_sb)}, args.epochs,
                      args.n_theta, args.n_per_theta)
         _update_results("limits", res)
         figures(res)
