@@ -57,3 +57,10 @@ def test_signal_chain_small():
     assert set(np.unique(events.z[:, 20])) <= {-1.0, 1.0}
     lep_w = boost_to_rest_frame(h[:, 3], k)
     np.testing.assert_allclose(lep_w[:, 0], 0.5 * np.sqrt(k[:, 0] ** 2 - np.sum(k[:, 1:] ** 2, axis=1)), rtol=1e-5)  # massless up to m_μ
+
+
+@pytest.mark.parametrize("process", pg.PROCESS_NAMES)
+def test_every_process_setting_is_known_to_pythia(process):
+    pythia = pythia8mc.Pythia("", False)
+    for line in pg.pythia_settings(pg.GeneratorConfig(process=process), 3):
+        assert pythia.readString(line), line

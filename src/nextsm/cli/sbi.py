@@ -67,6 +67,7 @@ def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from nextsm.errors import NextsmError
     from nextsm.sbi.errors import MissingExtraError
     from nextsm.sbi.events import load_events, paired_paths, save_events
     from nextsm.sbi.simulators.wh.pythia_gen import (
@@ -97,6 +98,8 @@ def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size
                         sample = sim.simulate(k, rng, progress=lambda m, t=task: bar.advance(t, m))
                     except MissingExtraError as exc:
                         raise click.UsageError(str(exc)) from None
+                    except NextsmError as exc:
+                        raise click.ClickException(f"process {name}, chunk {c}: {exc}") from None
                     sample.metadata["seed"] = [seed, PROCESS_NAMES.index(name), c]
                     save_events(sample, path)
                 samples.append(sample)

@@ -8,7 +8,8 @@ signal     ``HiggsSM:ffbar2HW`` (q q̄' → W± h), h → b b̄, W → e ν, μ 
 ttbar      ``Top:gg2ttbar``, ``Top:qqbar2ttbar``, W → e ν, μ ν, q q̄' (semileptonic after the selection)
 wbb        ``WeakBosonAndParton:qqbar2Wg``, ``qg2Wq`` with p̂_T > 30 GeV, W → e ν, μ ν: W + jets, whose
            b b̄ pairs come from g → b b̄ in the shower, the rest entering through c/light mistags
-singletop  ``Top:qq2tq(t:W)``, ``Top:ffbar2tqbar(s:W)``, ``Top:gb2Wt``, W → e ν, μ ν, q q̄'
+singletop  ``Top:qq2tq(t:W)``, ``Top:ffbar2tqbar(s:W)`` (t and s channel; Pythia has no built-in tW),
+           W → e ν, μ ν, q q̄'
 ========== =====================================================================================
 
 Pythia's cross sections already include the closed decay channels.  Events are read with
@@ -80,7 +81,7 @@ _PROCESS_SETTINGS: dict[str, tuple[str, ...]] = {
     "signal": ("HiggsSM:ffbar2HW = on", "25:onMode = off", "25:onIfMatch = 5 -5", *_W_DECAYS_LEPTONIC),
     "ttbar": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_W_DECAYS_ANY),
     "wbb": ("WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", *_W_DECAYS_LEPTONIC),
-    "singletop": ("Top:qq2tq(t:W) = on", "Top:ffbar2tqbar(s:W) = on", "Top:gb2Wt = on", *_W_DECAYS_ANY),
+    "singletop": ("Top:qq2tq(t:W) = on", "Top:ffbar2tqbar(s:W) = on", *_W_DECAYS_ANY),
 }
 _MB_TO_FB = 1e12
 _N_HARD = 24  # the hard process sits in the first entries of the event record
