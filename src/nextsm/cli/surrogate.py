@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -128,9 +129,24 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
                                       ensemble=ensemble, seed=seed, progress=True, threads=threads,
                                       name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
                                       card=card, baseline=data.baseline if baseline else None)
+    network = with_reference_points_inside(network)
     paths = save(network, out)
     click.echo(json.dumps(network.card.get("accuracy", {}), indent=1))
     click.echo(f"saved {paths[0]} and {paths[1]} ({report.seconds:.0f} s of training)")
+
+
+def with_reference_points_inside(network: Any) -> Any:
+    """The network with only those reference points of its card that lie inside its trained domain (held-out
+    hypotheses can exceed the largest training yield of a region)."""
+    import dataclasses
+
+    import numpy as np
+
+    ref = dict(network.card["reference_points"])
+    inside = network.check_domain(np.array(ref["signal"]))
+    ref["signal"] = [s for s, ok in zip(ref["signal"], inside, strict=True) if ok]
+    ref["q"] = [q for q, ok in zip(ref["q"], inside, strict=True) if ok]
+    return dataclasses.replace(network, card={**network.card, "reference_points": ref})
 
 
 @surrogate.command("baseline")
