@@ -93,7 +93,7 @@ def run(quick: bool) -> dict:
     lumi = toy.config.luminosity
     mix = interference_mixture(lumi * toy.basis_xsecs())
     # large held-out samples: the normalisations E_ref[r_j] = 1 must be known to about 0.1 % (docs/inference.md)
-    n_train, n_hold, n_members = (12_000, 30_000, 3) if quick else (60_000, 300_000, 5)
+    n_train, n_hold, n_members = (12_000, 30_000, 3) if quick else (200_000, 300_000, 5)
     config = TrainConfig(hidden=(64, 64), epochs=12 if quick else 25, batch_size=512, patience=5)
     timings: dict[str, float] = {}
 

@@ -148,4 +148,4 @@ def test_learned_mixture_beats_trivial_baseline(toy):
         learned = np.stack([train_pairwise_ratio(feat(samples[k]), feat(ref), rng, config=cfg)
                             .calibrated(feat(held_out)).log_ratio(feat(data)) for k in BASIS_SAMPLES], axis=1)
         err = np.sqrt(np.mean((q(learned) - exact) ** 2))
-        assert err < 0.5 * trivial, (err, trivial)  # measured 0.19, 0.26 of the baseline
+        assert err < 0.5 * trivial, (err, trivial)  # measured 0.22, 0.29 of the baseline
