@@ -11,7 +11,11 @@ independent toy set per grid point gives the coverage and the median interval le
 coverage of the asymptotic (Wilks, χ²₁) LRT threshold, which the Neyman belt does not need.
 
 Writes validation/results/inference_nsbi.json and docs/figures/inference_nsbi_{coverage,lengths}.png.
-About 12 minutes of one core (--quick: 1 minute).
+About 5 minutes of one core (--quick: 1 minute).
+
+With --interference: the same on the interference toy (nextsm.sbi.simulators.interference, μ ∈ [0, 3], ≈ 370
+events per data set), exact likelihood vs the mixture of learned per-process ratios (S, SBI, B against the
+pooled reference, 2·10⁵ events each); writes ..._interference.json and inference_nsbi_interference_*.png.
 """
 
 from __future__ import annotations
@@ -56,16 +60,13 @@ def train(toy, rng, quick):
     return est, time.perf_counter() - t0, len(data)
 
 
-def run(quick: bool) -> dict:
-    rng = np.random.default_rng(2026)
-    toy = ToyEFTSimulator()
-    lumi, upper = 2.0, 5.0
-    est, train_seconds, n_rows = train(toy, rng, quick)
-    models = {"exact": eft_slice_model(toy, luminosity=lumi, upper=upper),
-              "learned": eft_slice_model(toy, luminosity=lumi, upper=upper, estimator=est)}
-    step = 0.25 if quick else 0.125
-    grid = np.round(np.arange(0.0, upper + 0.5 * step, step), 10)
-    n_belt, n_check = (300, 200) if quick else (800, 400)
+def compare_belts(models: dict, grid: np.ndarray, n_belt: int, n_check: int, rng: np.random.Generator,
+                  truths: tuple[float, ...] = TRUTHS) -> tuple[list, dict, float]:
+    """Toy belts of every (likelihood, statistic) pair on shared exact toys; coverage and median lengths.
+
+    The toys come from the first model's simulator; ``truths`` must be grid points.
+    """
+    first = next(iter(models.values()))
     # T(D_i; μ_k) at the generating point for every toy, both toy sets, both models, every statistic
     t_at = {(m, s, part): np.empty((grid.size, n)) for m in models for s in STATISTICS
             for part, n in (("belt", n_belt), ("check", n_check))}
@@ -73,12 +74,12 @@ def run(quick: bool) -> dict:
     t0 = time.perf_counter()
     for k, mu in enumerate(grid):
         for part, n in (("belt", n_belt), ("check", n_check)):
-            events = models["exact"].simulate_events(float(mu), n, rng)
+            events = first.simulate_events(float(mu), n, rng)
             for m, model in models.items():
                 data = model.encode(events)
                 for s, statistic in STATISTICS.items():
                     t_at[(m, s, part)][k] = statistic.evaluate_at(model, data, np.full(n, mu))
-            if part == "check" and any(abs(mu - t) < 1e-9 for t in TRUTHS):
+            if part == "check" and any(abs(mu - t) < 1e-9 for t in truths):
                 check_data[float(mu)] = events
     sim_seconds = time.perf_counter() - t0
     rows, curves = [], {}
@@ -93,7 +94,7 @@ def run(quick: bool) -> dict:
                     iv = belt.intervals(model, model.encode(events))
                     lengths[mu] = float(np.median(iv.length))
                 row = {"model": m, "statistic": s, "cl": cl, "median_length": lengths,
-                       "coverage_at": {mu: float(coverage[np.argmin(np.abs(grid - mu))]) for mu in TRUTHS},
+                       "coverage_at": {mu: float(coverage[np.argmin(np.abs(grid - mu))]) for mu in truths},
                        "coverage_min": float(coverage.min()), "coverage_max": float(coverage.max()),
                        "critical": critical.tolist()}
                 if s == "LRT":
@@ -102,10 +103,68 @@ def run(quick: bool) -> dict:
                     curves[(m, "Wilks", cl)] = wilks.tolist()
                 rows.append(row)
                 curves[(m, s, cl)] = coverage.tolist()
+    return rows, curves, sim_seconds
+
+
+def run(quick: bool) -> dict:
+    rng = np.random.default_rng(2026)
+    toy = ToyEFTSimulator()
+    lumi, upper = 2.0, 5.0
+    est, train_seconds, n_rows = train(toy, rng, quick)
+    models = {"exact": eft_slice_model(toy, luminosity=lumi, upper=upper),
+              "learned": eft_slice_model(toy, luminosity=lumi, upper=upper, estimator=est)}
+    step = 0.25 if quick else 0.125
+    grid = np.round(np.arange(0.0, upper + 0.5 * step, step), 10)
+    n_belt, n_check = (300, 200) if quick else (800, 400)
+    rows, curves, sim_seconds = compare_belts(models, grid, n_belt, n_check, rng)
     return {"settings": {"luminosity": lumi, "upper": upper, "grid_step": step, "n_belt_toys": n_belt,
                          "n_check_toys": n_check, "training_rows": n_rows, "train_seconds": train_seconds,
                          "toy_seconds": sim_seconds, "quick": quick},
             "grid": grid.tolist(), "rows": rows,
+            "curves": {f"{m}|{s}|{cl}": v for (m, s, cl), v in curves.items()},
+            "sigma_mc": {str(cl): float(np.sqrt(cl * (1 - cl) * (1 / n_belt + 1 / n_check))) for cl in LEVELS}}
+
+
+def run_interference(quick: bool) -> dict:
+    """The same comparison on the interference toy: exact likelihood vs the mixture of learned per-process ratios."""
+    import torch
+
+    from nextsm.inference.nsbi_models import interference_model
+    from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
+    from nextsm.sbi.simulators.interference import BASIS_SAMPLES, InterferenceToy
+    from nextsm.sbi.training import TrainConfig
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2027)
+    toy = InterferenceToy()
+    n_train, n_hold = (12_000, 30_000) if quick else (200_000, 300_000)
+
+    def pooled(n: int) -> np.ndarray:
+        return np.concatenate([toy.sample_process(k, n // 3, rng) for k in BASIS_SAMPLES])
+
+    def feat(x: np.ndarray) -> np.ndarray:
+        return np.stack([np.log(x[:, 0]), x[:, 1]], axis=1)
+
+    t0 = time.perf_counter()
+    ref, held_out = pooled(n_train), pooled(n_hold)
+    config = TrainConfig(hidden=(64, 64), epochs=12 if quick else 25, batch_size=512, patience=5)
+    nets = [train_pairwise_ratio(feat(toy.sample_process(k, n_train, rng)), feat(ref), rng, config=config)
+            .calibrated(feat(held_out)) for k in BASIS_SAMPLES]
+    train_seconds = time.perf_counter() - t0
+    upper = 3.0
+    models = {"exact": interference_model(toy, upper=upper),
+              "learned": interference_model(toy, upper=upper,
+                                            log_ratio=lambda x: np.stack([n.log_ratio(feat(x)) for n in nets], 1))}
+    step = 0.25 if quick else 0.1
+    grid = np.round(np.arange(0.0, upper + 0.5 * step, step), 10)
+    n_belt, n_check = (200, 100) if quick else (600, 300)
+    truths = (0.0, 0.5, 1.0, 2.0)
+    rows, curves, sim_seconds = compare_belts(models, grid, n_belt, n_check, rng, truths)
+    return {"settings": {"toy": "interference", "luminosity": toy.config.luminosity, "upper": upper,
+                         "grid_step": step, "n_belt_toys": n_belt, "n_check_toys": n_check, "n_train": n_train,
+                         "n_holdout": n_hold, "train_seconds": train_seconds, "toy_seconds": sim_seconds,
+                         "quick": quick},
+            "grid": grid.tolist(), "rows": rows, "truths": list(truths),
             "curves": {f"{m}|{s}|{cl}": v for (m, s, cl), v in curves.items()},
             "sigma_mc": {str(cl): float(np.sqrt(cl * (1 - cl) * (1 / n_belt + 1 / n_check))) for cl in LEVELS}}
 
@@ -117,6 +176,7 @@ def figures(result: dict) -> None:
     import matplotlib.pyplot as plt
 
     grid = np.array(result["grid"])
+    prefix = "interference_" if result["settings"].get("toy") == "interference" else ""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for i, cl in enumerate(LEVELS):
         for j, m in enumerate(("exact", "learned")):
@@ -133,7 +193,7 @@ def figures(result: dict) -> None:
                 ax.set_xlabel("μ (c_even on the slice)")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(FIGURES / "inference_nsbi_coverage.png", dpi=110)
+    fig.savefig(FIGURES / f"inference_nsbi_{prefix}coverage.png", dpi=110)
     plt.close(fig)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, cl in enumerate(LEVELS):
@@ -146,15 +206,16 @@ def figures(result: dict) -> None:
         axes[i].set(title=f"median interval length, CL {cl:g}", xlabel="μ true", ylabel="length")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(FIGURES / "inference_nsbi_lengths.png", dpi=110)
+    fig.savefig(FIGURES / f"inference_nsbi_{prefix}lengths.png", dpi=110)
     plt.close(fig)
 
 
 def table(result: dict) -> str:
-    lines = ["| likelihood | statistic | CL | " + " | ".join(f"μ={t:g}" for t in TRUTHS) + " | coverage range |",
-             "|---|---|---|" + "---|" * len(TRUTHS) + "---|"]
+    truths = tuple(result.get("truths", TRUTHS))
+    lines = ["| likelihood | statistic | CL | " + " | ".join(f"μ={t:g}" for t in truths) + " | coverage range |",
+             "|---|---|---|" + "---|" * len(truths) + "---|"]
     for row in result["rows"]:
-        cells = [f"{row['median_length'][t]:.2f} ({row['coverage_at'][t]:.3f})" for t in TRUTHS]
+        cells = [f"{row['median_length'][t]:.2f} ({row['coverage_at'][t]:.3f})" for t in truths]
         lines.append(f"| {row['model']} | {row['statistic']} | {100 * row['cl']:.1f} % | " + " | ".join(cells)
                      + f" | {row['coverage_min']:.3f}–{row['coverage_max']:.3f} |")
     for row in result["rows"]:
@@ -164,11 +225,16 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def script_main(doc: str, run, figures, table, name: str) -> None:
-    """Parse ``--quick``, run, write ``validation/results/<name>[_quick].json``, the figures and the table."""
+def script_main(doc: str, run, figures, table, name: str, alternative=None) -> None:
+    """Parse ``--quick`` (and ``--interference``: ``alternative``), run, write
+    ``validation/results/<name>[_interference][_quick].json``, the figures and the table."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    if alternative is not None:
+        parser.add_argument("--interference", action="store_true", help="the interference toy instead")
     args = parser.parse_args()
+    if getattr(args, "interference", False):
+        run, name = alternative, f"{name}_interference"
     t0 = time.perf_counter()
     result = run(args.quick)
     result["settings"]["seconds"] = time.perf_counter() - t0
@@ -182,4 +248,4 @@ def script_main(doc: str, run, figures, table, name: str) -> None:
 
 
 if __name__ == "__main__":
-    script_main(__doc__, run, figures, table, "inference_nsbi")
+    script_main(__doc__, run, figures, table, "inference_nsbi", run_interference)
