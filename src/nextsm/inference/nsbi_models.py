@@ -94,6 +94,8 @@ class QuadraticEventModel:
         Relative floor of a non-positive learned bracket.
     tail:
         Poisson tail probability that fixes ``max_events`` (the padding) at the largest yield.
+    search_points:
+        Grid points in t of the LRT supremum search (before the Newton refinement).
     """
 
     sampler: Sampler
