@@ -138,6 +138,7 @@ def _intervals(axis: np.ndarray, ll: np.ndarray) -> dict:
 
 def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
            epochs: int, n_theta: int, n_per_theta: int) -> dict:
+    from nextsm.sbi.estimators.ratio import xsec_quadratic_form
     from nextsm.sbi.sampling import ratio_training_set, score_training_set
     from nextsm.sbi.training import TrainConfig, train_estimator
 
@@ -165,6 +166,13 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
                                  TrainConfig(epochs=epochs), rng, parameter_names=amp.PARAMETER_NAMES,
                                  observable_names=OBSERVABLE_NAMES)
         t_alices = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sigma_c = np.linalg.solve(train.morphing.matrix, train.benchmark_weights.sum(axis=0))
+        alices_ma = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
+                                    TrainConfig(epochs=epochs, morphing_aware=True), rng,
+                                    xsec_form=xsec_quadratic_form(train.morphing, sigma_c),
+                                    parameter_names=amp.PARAMETER_NAMES, observable_names=OBSERVABLE_NAMES)
+        t_alices_ma = time.perf_counter() - t0
         w_true = inference.asimov_weights(test, np.zeros(2), lumi)
         xsec = test.xsec(pts)
         xsec_ref = float(test.xsec(np.zeros((1, 2)))[0])
@@ -175,9 +183,10 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
                      "sigma_by_process_fb": {name: float(events.benchmark_weights[events.process == i, 0].sum())
                                              for i, name in enumerate(events.process_names)
                                              if (events.process == i).any()},
-                     "seconds": {"sally": t_sally, "alices": t_alices}}
-        res["alices"] = _intervals(axis, inference.extended_log_likelihood(alices.log_ratio(test.x, pts), w_true,
-                                                                           xsec, xsec_ref, lumi))
+                     "seconds": {"sally": t_sally, "alices": t_alices, "alices_ma": t_alices_ma}}
+        for name, est in (("alices", alices), ("alices_ma", alices_ma)):
+            res[name] = _intervals(axis, inference.extended_log_likelihood(est.log_ratio(test.x, pts), w_true, xsec,
+                                                                           xsec_ref, lumi))
         weights_grid = test.weights(pts)
         w_ref = test.weights(np.zeros((1, 2)))[0]
         feats = {"sally": sally.score(test.x),
@@ -200,8 +209,8 @@ def figures(result: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = ("alices", "hist_sally", "hist_q_cos_delta_plus", "hist_mt_lvbb", "hist_q_cos_delta_plus_x_mt_lvbb")
-    labels = ("ALICES", "SALLY (histogram of t̂)", "Q_ℓ cos δ⁺", "m_T(ℓνbb)", "Q_ℓ cos δ⁺ × m_T")
+    methods = ("alices", "alices_ma", "hist_sally", "hist_q_cos_delta_plus", "hist_mt_lvbb", "hist_q_cos_delta_plus_x_mt_lvbb")
+    labels = ("ALICES", "ALICES, morphing-aware", "SALLY (histogram of t̂)", "Q_ℓ cos δ⁺", "m_T(ℓνbb)", "Q_ℓ cos δ⁺ × m_T")
     for sample in (k for k in ("signal", "signal+background") if k in result):
         tag = "sig" if sample == "signal" else "sb"
         axis = np.array(result[sample]["axis"])
