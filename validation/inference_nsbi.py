@@ -190,7 +190,7 @@ def figures(result: dict) -> None:
             ax.axhline(cl, color="black", lw=0.8)
             ax.set(title=f"{m} likelihood, CL {cl:g}", ylabel="coverage")
             if i == 1:
-                ax.set_xlabel("μ (c_even on the slice)")
+                ax.set_xlabel("μ (signal strength)" if prefix else "μ (c_even on the slice)")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(FIGURES / f"inference_nsbi_{prefix}coverage.png", dpi=110)
