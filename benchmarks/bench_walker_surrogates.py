@@ -58,12 +58,15 @@ def main() -> int:
     args = parser.parse_args()
 
     from nextsm.database import DatabaseSource, load_database
-    from nextsm.likelihoods.factory import efficiency_map_likelihoods
+    from nextsm.likelihoods.factory import ResultLikelihood
+    from nextsm.likelihoods.histfactory import HistFactoryModel
     from nextsm.machine.combinability import Combinability
     from nextsm.machine.walker import evaluate
     from nextsm.model import ProtoModel
+    from nextsm.theory.compiled import single_threaded_blas
     from nextsm.theory.predictions import Predictor
 
+    single_threaded_blas().__enter__()  # as the walkers' processes (machine/run.py)
     db = load_database()
     combinability = Combinability.load()
     with DatabaseSource(db.path) as source:
@@ -76,6 +79,16 @@ def main() -> int:
         best_steps = _walk(best_sr, combinability, args.seed, args.steps)
         t_best = time.perf_counter() - t0
 
+        def median_ms(steps: list[Any]) -> float:
+            return 1e3 * statistics.median(r.seconds for r in steps)
+
+        print(f"walks of {args.steps} steps: {t_surrogate:.0f} s with surrogates (median step "
+              f"{median_ms(surrogate_steps):.0f} ms), {t_best:.0f} s best-SR only ({median_ms(best_steps):.0f} ms)",
+              flush=True)
+
+        def found_list(found: Any) -> list[Any]:
+            return found if isinstance(found, list) else [found]
+
         # the pyhf twin: the same predictor, but the surrogate likelihoods replaced by the exact workspaces
         class PyhfTwin(Predictor):
             def _surrogate_model(self, folder: str) -> Any:
@@ -84,8 +97,12 @@ def main() -> int:
                     found = with_surrogates._surrogate_model(folder)
                     if found is None:
                         self._combined_models[key] = None
-                    else:
-                        models = efficiency_map_likelihoods(self.compiled.database.analysis(folder), source=source)
+                    else:  # the exact models of the same workspaces, pyhf with the jax backend (its fastest)
+                        analysis = self.compiled.database.analysis(folder)
+                        models = [ResultLikelihood(r.analysis_id, "histfactory", r.regions,
+                                                   HistFactoryModel.from_analysis(analysis, r.note.split()[-1],
+                                                                                  source, backend="jax"),
+                                                   f"workspace {r.note.split()[-1]}") for r in found_list(found)]
                         self._combined_models[key] = models[0] if len(models) == 1 else models
                 return self._combined_models[key]
 
@@ -110,9 +127,6 @@ def main() -> int:
                          "seconds_pyhf": dt_p})
             print(f"step {r.step}: K {ev_s.K:.3f} (surrogate) vs {ev_p.K:.3f} (pyhf); "
                   f"{dt_s * 1e3:.1f} ms vs {dt_p:.2f} s", flush=True)
-
-    def median_ms(steps: list[Any]) -> float:
-        return 1e3 * statistics.median(r.seconds for r in steps)
 
     finite = [r for r in rows if np.isfinite(r["K_surrogate"]) and np.isfinite(r["K_pyhf"])]
     result = {
