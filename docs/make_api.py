@@ -54,7 +54,9 @@ def _signature(obj: object) -> str:
         if p.annotation is not p.empty:
             text += f": {p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)}"
         if p.default is not p.empty:
-            text += f" = {p.default!r}"
+            # functions and classes by name: their repr carries a memory address (the page would never be stable)
+            default = getattr(p.default, "__qualname__", None) if callable(p.default) else None
+            text += f" = {default}" if default else f" = {p.default!r}"
         parts.append(text)
         if p.kind is p.POSITIONAL_ONLY and (p.name == list(sig.parameters)[-1]):
             parts.append("/")
