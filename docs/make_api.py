@@ -37,6 +37,14 @@ def _summary(obj: object) -> str:
     return _markdown(" ".join(doc.split("\n\n", 1)[0].split()))
 
 
+def _stable_repr(obj: object) -> str:
+    """``repr`` with sets in sorted order (string hashing is randomised per process)."""
+    if isinstance(obj, (set, frozenset)):
+        items = ", ".join(sorted(repr(x) for x in obj))
+        return f"{type(obj).__name__}({{{items}}})" if isinstance(obj, frozenset) else f"{{{items}}}"
+    return repr(obj)
+
+
 def _signature(obj: object) -> str:
     """``(a: int, *, b: str = 'x') -> float`` with the (string) annotations unquoted."""
     try:
@@ -56,7 +64,7 @@ def _signature(obj: object) -> str:
         if p.default is not p.empty:
             # functions and classes by name: their repr carries a memory address (the page would never be stable)
             default = getattr(p.default, "__qualname__", None) if callable(p.default) else None
-            text += f" = {default}" if default else f" = {p.default!r}"
+            text += f" = {default}" if default else f" = {_stable_repr(p.default)}"
         parts.append(text)
         if p.kind is p.POSITIONAL_ONLY and (p.name == list(sig.parameters)[-1]):
             parts.append("/")
@@ -129,7 +137,7 @@ def render() -> str:
                 if name == "__version__" or (isinstance(obj, ModuleType)):
                     continue
                 seen.add(id(obj))
-                value = repr(obj)
+                value = _stable_repr(obj)
                 entries.append(f"- `{name}` ({type(obj).__name__})" + (f" = `{value}`" if len(value) <= 90 and " at 0x" not in value else ""))
         if not entries and not reexported:
             continue
