@@ -430,7 +430,9 @@ def test_all_database_constraints_and_conditions_parse(database_source):
     elapsed = time.perf_counter() - start
     assert failures.keys() == UNSUPPORTED_ALLOW_LIST.keys(), failures
     assert len(parsed) == 2 * 4089
-    assert elapsed < 2.0, f"parsing every constraint and condition took {elapsed:.2f} s"
+    # a guard against gross regressions with 3× headroom for a loaded CI machine (2.2 s seen under load 13);
+    # the speed itself is measured in benchmarks/, against references in the same run
+    assert elapsed < 6.0, f"parsing every constraint and condition took {elapsed:.2f} s"
     for result in parsed:
         if isinstance(result, Constraint):
             assert parse_constraint(str(result)) == result

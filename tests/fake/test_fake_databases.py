@@ -145,10 +145,10 @@ def test_a_fake_of_another_database_is_refused(generator, database, tmp_path):
     from dataclasses import replace
 
     overlay = replace(generator.sample(np.random.default_rng(2)), base_hash="0" * 64)
-    with pytest.raises(FakeDatabaseError, match="base.content_hash"):
+    with pytest.raises(FakeDatabaseError, match=r"base\.content_hash"):
         apply_overlay(database, overlay)
     (tmp_path / "fake.json").write_text('{"format": "nextsm-fake-1", "base": {}}')
-    with pytest.raises(FakeDatabaseError, match="fake.json"):
+    with pytest.raises(FakeDatabaseError, match=r"fake\.json"):
         read_overlay(tmp_path)
 
 
@@ -181,7 +181,7 @@ def test_fake_generation_is_fast(generator):
 
     t0 = time.perf_counter()
     generator.sample(np.random.default_rng(0))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 3.0  # the 1 s target: benchmarks/bench_fakedb.py; 3× headroom for loaded CI
 
 
 @pytest.fixture(scope="module")
