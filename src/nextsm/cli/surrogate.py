@@ -174,6 +174,11 @@ def list_command() -> None:
     for folder in surrogate_search_path():
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             net = load(path.with_suffix(""))
-            acc = net.card.get("accuracy", {})
-            click.echo(f"{path.with_suffix('')}: {net.name}, {net.n_regions} SRs, {net.n_members} member(s); "
-                       f"accuracy {json.dumps(acc)[:120]}")
+            variants = net.card.get("accuracy", {}).get("variants", {})
+            accuracy = "no accuracy figures"
+            if variants:  # the worst variant, held out, q <= 30
+                accuracy = (f"|Δq| median {max(v['median_abs_error'] for v in variants.values()):.3f}, "
+                            f"99 % {max(v['p99_abs_error'] for v in variants.values()):.3f}")
+            widths = "×".join(map(str, net.widths[1:-1]))
+            click.echo(f"{path.with_suffix('')}\n    {net.name}: {net.n_regions} SRs, {widths}"
+                       f"{' + Poisson baseline' if net.has_baseline else ''}, {net.n_members} member(s); {accuracy}")
