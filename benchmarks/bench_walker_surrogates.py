@@ -66,10 +66,10 @@ def main() -> int:
     from nextsm.theory.compiled import single_threaded_blas
     from nextsm.theory.predictions import Predictor
 
-    single_threaded_blas().__enter__()  # as the walkers' processes (machine/run.py)
     db = load_database()
     combinability = Combinability.load()
-    with DatabaseSource(db.path) as source:
+    # one BLAS thread, as in the walkers' processes (machine/run.py)
+    with single_threaded_blas(), DatabaseSource(db.path) as source:
         with_surrogates = Predictor(db, source=source, surrogates=True)
         t0 = time.perf_counter()
         surrogate_steps = _walk(with_surrogates, combinability, args.seed, args.steps)

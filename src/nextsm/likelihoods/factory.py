@@ -139,13 +139,15 @@ def _simplified(analysis: Analysis, note: str = "") -> ResultLikelihood:
     return ResultLikelihood(analysis.id, "sl-v1", regions, CorrelatedBackground(n, b, cov), note)
 
 
-def _workspace_regions(spec: Sequence[object]) -> list[str]:
-    """SModelS SR names of a ``jsonFiles`` entry (strings, or dicts with type SR)."""
+def _workspace_regions(spec: Sequence[object], include_crs: bool = False) -> list[str]:
+    """SModelS SR names of a ``jsonFiles`` entry (strings, or dicts with type SR), in listing order; with
+    ``include_crs`` (SModelS' ``includeCRs``) the CRs too, as the signal patch of the workspace has them."""
+    kinds = ("SR", "CR") if include_crs else ("SR",)
     names: list[str] = []
     for item in spec:
         if isinstance(item, str):
             names.append(item)
-        elif isinstance(item, dict) and item.get("type", "SR") == "SR" and item.get("smodels"):
+        elif isinstance(item, dict) and item.get("type", "SR") in kinds and item.get("smodels"):
             names.append(str(item["smodels"]))
     return names
 

@@ -56,7 +56,6 @@ def run_walkers(folder: str, walker_ids: list[int], seed: int, steps: int, datab
     """
     if likelihood not in LIKELIHOODS:
         raise RunError(f"parameter 'likelihood' must be one of {LIKELIHOODS}, got {likelihood!r}")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from nextsm.database import DatabaseSource, load_database
     from nextsm.machine.combinability import Combinability
     from nextsm.machine.store import RunStore
@@ -72,9 +71,9 @@ def run_walkers(folder: str, walker_ids: list[int], seed: int, steps: int, datab
     store = RunStore(folder)
     done = {}
     try:
-        # one BLAS thread per walker process (the environment variable above is too late where numpy is already
-        # imported, as in a forked pool worker): a surrogate's small matrix products on a busy machine otherwise
-        # spin threads for milliseconds each (measured: 0.40 s instead of 0.11 s for one evaluation)
+        # one BLAS thread per walker process (an environment variable is too late where numpy is already imported,
+        # as in a forked pool worker): a surrogate's small matrix products on a busy machine otherwise spin threads
+        # for milliseconds each (measured: 0.40 s instead of 0.11 s for one evaluation)
         with single_threaded_blas():
             for walker_id in walker_ids:
                 walker = Walker(walker_id, seed, predictor, combinability, store, rule=rule)  # type: ignore[arg-type]

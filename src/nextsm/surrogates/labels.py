@@ -330,17 +330,12 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
 def _regions(analysis: Analysis, file: str) -> Sequence[str]:
     """The regions a signal of workspace ``file`` has yields in, in the model's order: the SRs of its
     ``jsonFiles`` entry, and its CRs too where the analysis sets ``includeCRs``."""
+    from nextsm.likelihoods.factory import _workspace_regions
+
     entry = (analysis.info.json_files or {}).get(file)
     if entry is None:
         raise TrainingSetError(f"analysis '{analysis.name}' has no workspace '{file}' in jsonFiles")
-    kinds = ("SR", "CR") if analysis.info.include_crs else ("SR",)
-    names: list[str] = []
-    for item in entry:
-        if isinstance(item, str):
-            names.append(item)
-        elif isinstance(item, dict) and item.get("type", "SR") in kinds and item.get("smodels"):
-            names.append(str(item["smodels"]))
-    return names
+    return _workspace_regions(entry, bool(analysis.info.include_crs))
 
 
 def load_labels(folder: str | os.PathLike[str]) -> LabelSet:
