@@ -28,7 +28,13 @@ from torch import nn
 from nextsm.sbi._torch import torch_generator
 from nextsm.sbi.errors import SBIError
 from nextsm.sbi.estimators import RATIO_METHODS, SCORE_METHODS, Estimator
-from nextsm.sbi.estimators.losses import needs_score, ratio_loss, score_loss
+from nextsm.sbi.estimators.losses import (
+    component_loss,
+    needs_score,
+    prior_moment_matrix,
+    ratio_loss,
+    score_loss,
+)
 from nextsm.sbi.estimators.ratio import MorphingAwareRatio, ParametrizedRatio
 from nextsm.sbi.estimators.score import ScoreNet
 from nextsm.sbi.sampling import TrainingSet
@@ -58,7 +64,10 @@ class TrainConfig:
         Held-out share of rows and early-stopping patience in epochs.
     morphing_aware:
         Use :class:`~nextsm.sbi.estimators.MorphingAwareRatio` (needs ``xsec_form``) instead of a
-        parametrised MLP on (x, θ).
+        parametrised MLP on (x, θ).  The ``component_regression`` method always uses it.
+    theta_prior:
+        ``(low, high)`` of the θ box over which the ``component_regression`` loss averages the squared error
+        of the ratio numerator (:func:`~nextsm.sbi.estimators.losses.prior_moment_matrix`).
     """
 
     hidden: tuple[int, ...] = (64, 64)
@@ -72,13 +81,15 @@ class TrainConfig:
     validation_fraction: float = 0.2
     patience: int = 6
     morphing_aware: bool = False
+    theta_prior: tuple[float, float] = (-1.0, 1.0)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {"hidden": len(self.hidden) >= 1 and min(self.hidden) >= 1, "epochs": self.epochs >= 1,
                   "batch_size": self.batch_size >= 1, "lr": self.lr > 0, "lr_final": 0 < self.lr_final <= self.lr,
                   "weight_decay": self.weight_decay >= 0, "alpha": self.alpha >= 0,
-                  "validation_fraction": 0 < self.validation_fraction < 1, "patience": self.patience >= 1}
+                  "validation_fraction": 0 < self.validation_fraction < 1, "patience": self.patience >= 1,
+                  "theta_prior": len(self.theta_prior) == 2 and self.theta_prior[0] < self.theta_prior[1]}
         for name, ok in checks.items():
             if not ok:
                 raise SBIError(f"TrainConfig field '{name}' has an invalid value {getattr(self, name)!r}")
@@ -113,7 +124,7 @@ def build_member(method: str, data: TrainingSet, config: TrainConfig, *,
                         t_mean=t_mean, t_std=t_std, theta_ref=data.theta_ref)
     if method not in RATIO_METHODS:
         raise SBIError(f"parameter 'method' is {method!r}, expected one of {RATIO_METHODS + SCORE_METHODS}")
-    if config.morphing_aware:
+    if config.morphing_aware or method == "component_regression":
         if xsec_form is None:
             raise SBIError("parameter 'xsec_form' is required with morphing_aware=True")
         return MorphingAwareRatio(n_x, n_theta, config.hidden, config.activation, x_mean=x_mean, x_std=x_std,
@@ -128,6 +139,8 @@ def _batch_loss(method: str, model: nn.Module, t: dict[str, torch.Tensor], idx: 
     w = t["w"][idx]
     if method in SCORE_METHODS:
         per_row = score_loss(model(t["x"][idx]), t["t"][idx])
+    elif method == "component_regression":
+        per_row = component_loss(model.components(t["x"][idx]), t["c"][idx], t["metric"])
     else:
         theta = t["theta"][idx]
         if needs_score(method):
@@ -146,6 +159,11 @@ def train_member(method: str, model: nn.Module, data: TrainingSet, config: Train
     """Train ``model`` in place on ``data``; returns the :class:`TrainHistory`."""
     start = time.perf_counter()
     finite = np.isfinite(data.log_r_xz) & np.all(np.isfinite(data.t_xz), axis=1) & (data.sample_weight > 0)
+    if method == "component_regression":
+        if getattr(data, "component_ratios", None) is None or not isinstance(model, MorphingAwareRatio):
+            raise SBIError("method 'component_regression' needs component_training_set() rows (nextsm.sbi.component_regression) and a "
+                           "morphing-aware member")
+        finite &= np.all(np.isfinite(data.component_ratios), axis=1)  # type: ignore[attr-defined]
     rows = np.flatnonzero(finite)
     if rows.size < 4:
         raise SBIError("parameter 'data' has fewer than 4 usable rows")
@@ -157,6 +175,11 @@ def train_member(method: str, model: nn.Module, data: TrainingSet, config: Train
          "r": torch.tensor(np.nan_to_num(data.log_r_xz), dtype=torch.float32),
          "t": torch.tensor(np.nan_to_num(data.t_xz), dtype=torch.float32),
          "w": torch.tensor(data.sample_weight, dtype=torch.float32)}
+    if method == "component_regression":
+        from nextsm.sbi.morphing import monomial_exponents
+
+        t["c"] = torch.tensor(data.component_ratios, dtype=torch.float32)  # type: ignore[attr-defined]
+        t["metric"] = prior_moment_matrix(monomial_exponents(data.theta.shape[1], 2).tolist(), *config.theta_prior)
     train_idx, val_idx = torch.from_numpy(train_rows), torch.from_numpy(val_rows)
     gen = torch_generator(rng)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

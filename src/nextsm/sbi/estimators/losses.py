@@ -11,6 +11,10 @@ CASCAL    CARL :math:`+\ \alpha\,|\hat t - t_{xz}|^2` on numerator rows
 RASCAL    :math:`(1-y)(\hat r - r_{xz})^2 + y(1/\hat r - 1/r_{xz})^2 + \alpha\,y\,|\hat t - t_{xz}|^2`,
           log-ratios clipped to ±10 (ROLR + score, arXiv:1805.00020)
 SALLY     :math:`|\hat t(x) - t_{xz}(\theta_{\rm ref})|^2`
+COMPREG   component regression of the morphing-aware ratio: :math:`d^\top M_2\, d`, with
+          :math:`d = \hat R(x) - g(z)/w(z|\theta_{\rm ref})` the component residuals and
+          :math:`M_2 = E_{\theta\sim\pi}[\alpha(\theta)\alpha(\theta)^\top]` (π: the θ prior box), i.e. the
+          squared error of the ratio numerator averaged over the prior
 ========  ==========================================================================================
 
 with :math:`\hat t = \nabla_\theta \ell` (autograd through the θ input, double backprop in training).
@@ -21,9 +25,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
-__all__ = ["RATIO_METHODS", "SCORE_METHODS", "needs_score", "ratio_loss", "score_loss"]
+__all__ = ["RATIO_METHODS", "SCORE_METHODS", "component_loss", "needs_score", "prior_moment_matrix", "ratio_loss",
+           "score_loss"]
 
-RATIO_METHODS = ("carl", "alice", "alices", "cascal", "rascal")
+RATIO_METHODS = ("carl", "alice", "alices", "cascal", "rascal", "component_regression")
 SCORE_METHODS = ("sally",)
 
 
@@ -50,3 +55,20 @@ def ratio_loss(method: str, logit: torch.Tensor, y: torch.Tensor, log_r_xz: torc
 def score_loss(t_hat: torch.Tensor, t_xz: torch.Tensor) -> torch.Tensor:
     """Per-row SALLY loss :math:`|\\hat t - t_{xz}|^2`, ``(B,)``."""
     return ((t_hat - t_xz) ** 2).sum(dim=1)
+
+
+def prior_moment_matrix(exponents: torch.Tensor | list[list[int]], low: float, high: float) -> torch.Tensor:
+    """:math:`M_2 = E[\alpha(\theta)\alpha(\theta)^\top]` for θ uniform in the box ``[low, high]^p`` (closed form)."""
+    k = torch.as_tensor(exponents, dtype=torch.float64)
+    total = k[:, None, :] + k[None, :, :]  # exponents of alpha_c alpha_d
+
+    def moment(e: torch.Tensor) -> torch.Tensor:  # E[θ^e] for θ ~ U[low, high]
+        return (high ** (e + 1) - low ** (e + 1)) / ((e + 1) * (high - low))
+
+    return torch.prod(moment(total), dim=2).float()
+
+
+def component_loss(components: torch.Tensor, targets: torch.Tensor, metric: torch.Tensor) -> torch.Tensor:
+    """Per-row component-regression loss :math:`d^\top M_2 d`, ``(B,)`` (module docstring)."""
+    d = components - targets
+    return torch.einsum("bc,cd,bd->b", d, metric, d)

@@ -84,6 +84,19 @@ def xsec_quadratic_form(morphing: Morphing, xsec_components: ArrayLike) -> np.nd
     return s
 
 
+def _component_pairs(n_theta: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pair (i, j) of :math:`a = (1, \theta)` and factor (1 or 2) of each quadratic monomial."""
+    from nextsm.sbi.morphing import monomial_exponents
+
+    pairs, factors = [], []
+    for k in monomial_exponents(n_theta, 2):
+        idx = [j + 1 for j in range(n_theta) for _ in range(int(k[j]))]
+        i, j = (0, 0) if not idx else (0, idx[0]) if len(idx) == 1 else (idx[0], idx[1])
+        pairs.append((i, j))
+        factors.append(1.0 if i == j else 2.0)
+    return np.array(pairs, dtype=np.int64), np.array(factors)
+
+
 class MorphingAwareRatio(nn.Module):
     """Exactly quadratic, positive ratio (see the module docstring); ``forward(x, θ)`` → ``(B,)``."""
 
@@ -102,6 +115,15 @@ class MorphingAwareRatio(nn.Module):
         self.x_scale = Standardizer(x_mean, x_std)
         self.register_buffer("theta_ref", torch.tensor(np.asarray(theta_ref, dtype=np.float32)))
         self.register_buffer("xsec_form", torch.tensor(np.asarray(xsec_form, dtype=np.float32)))
+        pairs, factors = _component_pairs(n_theta)
+        self._pair_i, self._pair_j = torch.tensor(pairs[:, 0]), torch.tensor(pairs[:, 1])
+        self._pair_factor = torch.tensor(factors, dtype=torch.float32)
+
+    def components(self, x: torch.Tensor) -> torch.Tensor:
+        """Coefficients of :math:`a^\top Q(x) a` on the morphing monomials (order of
+        :func:`~nextsm.sbi.morphing.monomial_exponents`), ``(N, n_c)``."""
+        q = self.quadratic(x)
+        return q[:, self._pair_i, self._pair_j] * self._pair_factor
 
     def quadratic(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`Q(x) = L L^\\top`, ``(N, p+1, p+1)``."""
