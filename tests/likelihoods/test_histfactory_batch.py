@@ -36,9 +36,8 @@ def test_batched_labels_equal_slsqp_labels(model):
 
 def test_batched_profile_refuses_the_numpy_backend(database, database_source):
     from nextsm.likelihoods.histfactory import HistFactoryModel
-    from nextsm.likelihoods.histfactory_batch import BatchedProfile
 
     analysis = database.analysis("ATLAS-SUSY-2018-14-eff")
     numpy_model = HistFactoryModel.from_analysis(analysis, "SRee_bkgonly.json", database_source)
     with pytest.raises(LikelihoodError, match="backend='jax'"):
-        BatchedProfile(numpy_model._core, "observed")
+        numpy_model.batched_profile("observed")

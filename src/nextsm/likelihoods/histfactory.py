@@ -66,6 +66,7 @@ from nextsm.likelihoods.base import DATA_KINDS, DataKind, FitResult, Statistical
 if TYPE_CHECKING:
     from nextsm.database.records import Analysis
     from nextsm.database.source import DatabaseSource
+    from nextsm.likelihoods.histfactory_batch import BatchedProfile
 
 __all__ = [
     "POI_NAME",
@@ -736,6 +737,34 @@ class HistFactoryModel(StatisticalModel):
         pars, _ = core._setup(float(mu), sig)
         with _backend(self._core.backend):
             return np.asarray(core.model.expected_data(pars), dtype=float)
+
+    def batched_profile(self, data: DataKind = "observed", **options: Any) -> BatchedProfile:
+        """Vectorised profile fits at μ = 1 on ``data`` (on an Asimov view: its Asimov data); jax backend only.
+
+        ``options`` go to :class:`~nextsm.likelihoods.histfactory_batch.BatchedProfile`
+        (``iterations``, ``batch``, ``tolerance``).
+        """
+        from nextsm.likelihoods.histfactory_batch import BatchedProfile
+
+        return BatchedProfile(self._core, self._key(data), **options)
+
+    def background_counts(self, data: DataKind = "observed") -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(n, b)``, each ``(N,)``: the data and the background-only fit's expectation (μ = 0, nuisance
+        parameters profiled) in the main bin of every signal region, for ``data`` (on an Asimov view: its
+        Asimov data)."""
+        key = self._key(data)
+        core = self._core
+        config = core.model.config
+        offsets, start = {}, 0
+        for channel in config.channels:
+            offsets[channel] = start
+            start += int(config.channel_nbins[channel])
+        index = np.array([offsets[b.channel] + b.bin for b in self.layout.signal_bins], dtype=int)
+        with _backend(core.backend):
+            _, pars = core.background_fit(key)
+            n = np.asarray(core.data(key), dtype=float)[index]
+            b = np.asarray(core.model.expected_actualdata(pars), dtype=float)[index]
+        return n, b
 
     @property
     def n_main(self) -> int:

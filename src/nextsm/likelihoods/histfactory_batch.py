@@ -61,7 +61,8 @@ class BatchedProfile:
     Parameters
     ----------
     core:
-        The model's pyhf core (``HistFactoryModel._core``); its backend must be ``"jax"``.
+        The model's pyhf core; its backend must be ``"jax"``. Build it with
+        :meth:`HistFactoryModel.batched_profile <nextsm.likelihoods.histfactory.HistFactoryModel.batched_profile>`.
     key:
         The data set: ``"observed"``, ``"apriori"``, ``"asimov:observed"`` or ``"asimov:apriori"``.
     iterations:

@@ -149,11 +149,9 @@ class Labeller:
             for j, (view, data) in enumerate(self._views):
                 out[:, j] = 2.0 * (view.nll(1.0, sig, data=data) - view.nll(0.0, sig, data=data))
             return out
-        from nextsm.likelihoods.histfactory_batch import BatchedProfile
-
         if self._batched is None:
-            core = self.model._core
-            self._batched = [BatchedProfile(core, key, batch=self.batch) for key, _ in _VIEWS]
+            self._batched = [view.batched_profile(data, batch=self.batch)  # type: ignore[arg-type]
+                             for view, data in self._views]
         for j, ((view, data), fit) in enumerate(zip(self._views, self._batched, strict=True)):
             result = fit(sig)
             nll = result.nll.copy()
@@ -170,23 +168,11 @@ def poisson_baseline(model: HistFactoryModel) -> tuple[NDArray[np.float64], NDAr
     """``(n, b)``, each (4, N): per variant of :data:`VARIANTS`, the data and the background-only fit's
     expectation in the main bin of every signal region (the surrogates' Poisson baseline,
     :func:`nextsm.surrogates.network.poisson_q`).  Expectations are floored at 10⁻³ events."""
-    from nextsm.likelihoods.histfactory import _backend
-
-    core = model._core
-    config = core.model.config
-    offsets, start = {}, 0
-    for channel in config.channels:
-        offsets[channel] = start
-        start += int(config.channel_nbins[channel])
-    index = np.array([offsets[b.channel] + b.bin for b in model.layout.signal_bins], dtype=int)
-    n = np.empty((len(VARIANTS), len(index)))
+    n = np.empty((len(VARIANTS), model.n_regions))
     b = np.empty_like(n)
-    with _backend(core.backend):
-        for j, (key, data) in enumerate(_VIEWS):
-            fit_key = data if key in ("observed", "apriori") else key
-            _, pars = core.background_fit(fit_key)
-            n[j] = np.asarray(core.data(fit_key), dtype=float)[index]
-            b[j] = np.asarray(core.model.expected_actualdata(pars), dtype=float)[index]
+    for j, (key, data) in enumerate(_VIEWS):
+        view = model if key in ("observed", "apriori") else model.asimov(data)  # type: ignore[arg-type]
+        n[j], b[j] = view.background_counts(data)  # type: ignore[arg-type]
     return n, np.maximum(b, 1e-3)
 
 
