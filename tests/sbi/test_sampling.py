@@ -101,6 +101,24 @@ def test_training_sets(events):
     assert len(ts.resample(rng)) == len(ts)
 
 
+def test_ratio_set_theta_blocks_and_per_theta_gold(events):
+    """θ blocks bound the memory without changing the draws; per-θ coefficients equal the row-wise gold."""
+    theta = np.random.default_rng(6).uniform(-1, 1, (70, 2))
+    one = ratio_training_set(events, theta, 9, np.random.default_rng(7), theta_chunk=1000)
+    for chunk in (64, 5):
+        part = ratio_training_set(events, theta, 9, np.random.default_rng(7), theta_chunk=chunk)
+        for name in ("x", "theta", "y", "log_r_xz", "t_xz"):
+            np.testing.assert_array_equal(getattr(part, name), getattr(one, name))
+    row_of = {row.tobytes(): i for i, row in enumerate(events.x)}
+    idx = np.array([row_of[row.tobytes()] for row in one.x])
+    log_r, t = joint_quantities(events, idx, one.theta, [0.0, 0.0])
+    np.testing.assert_array_equal(one.log_r_xz, log_r)
+    np.testing.assert_array_equal(one.t_xz, t)
+    np.testing.assert_array_equal(one.theta[:9], np.repeat(theta[:1], 9, axis=0))
+    with pytest.raises(SBIError, match="'theta_chunk'"):
+        ratio_training_set(events, theta, 9, np.random.default_rng(7), theta_chunk=0)
+
+
 def test_event_file_round_trip(events, tmp_path):
     save_events(events, tmp_path / "toy")
     back = load_events(tmp_path / "toy.npz")

@@ -147,14 +147,22 @@ def joint_quantities(events: WeightedEvents, index: ArrayLike, theta: ArrayLike,
     ref = _as_theta(theta_ref, m.n_parameters)
     if th.shape[0] != idx.shape[0]:
         raise SBIError(f"parameter 'theta' has {th.shape[0]} rows for {idx.shape[0]} events")
+    return _joint(events, idx, m.coefficients(th), m.coefficient_gradients(th), ref)
+
+
+def _joint(events: WeightedEvents, idx: NDArray[np.int64], coeff: FloatArray, coeff_grad: FloatArray,
+           ref: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`joint_quantities` from row-wise morphing coefficients ``(n, n_b)`` and gradients ``(n, p, n_b)``."""
+    m = events.morphing
     bw = events.benchmark_weights[idx]
     sigma_tot = events.benchmark_weights.sum(axis=0)
-    w_theta = np.einsum("nb,nb->n", m.coefficients(th), bw)
-    grad_w = np.einsum("npb,nb->np", m.coefficient_gradients(th), bw)
-    sigma = m.coefficients(th) @ sigma_tot
-    grad_sigma = m.coefficient_gradients(th) @ sigma_tot
-    w_ref = bw @ m.coefficients(ref)[0]
-    sigma_ref = float(m.coefficients(ref)[0] @ sigma_tot)
+    w_theta = np.einsum("nb,nb->n", coeff, bw)
+    grad_w = np.einsum("npb,nb->np", coeff_grad, bw)
+    sigma = coeff @ sigma_tot
+    grad_sigma = coeff_grad @ sigma_tot
+    c_ref = m.coefficients(ref)[0]
+    w_ref = bw @ c_ref
+    sigma_ref = float(c_ref @ sigma_tot)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_r = np.log(w_theta / sigma) - np.log(w_ref / sigma_ref)
         t = grad_w / w_theta[:, None] - grad_sigma / sigma[:, None]
@@ -162,8 +170,17 @@ def joint_quantities(events: WeightedEvents, index: ArrayLike, theta: ArrayLike,
 
 
 def _rows(events: WeightedEvents, idx: NDArray[np.int64], theta: FloatArray, theta_ref: FloatArray,
-          y: float, weight: FloatArray | None = None) -> TrainingSet:
-    log_r, t = joint_quantities(events, idx, theta, theta_ref)
+          y: float, weight: FloatArray | None = None, *, per_theta: int = 0) -> TrainingSet:
+    """Training rows; with ``per_theta > 0`` ``theta`` holds one point per block of ``per_theta`` rows and the
+    morphing coefficients are computed once per point (not once per row)."""
+    m = events.morphing
+    if per_theta:
+        coeff = np.repeat(m.coefficients(theta), per_theta, axis=0)
+        coeff_grad = np.repeat(m.coefficient_gradients(theta), per_theta, axis=0)
+        theta = np.repeat(theta, per_theta, axis=0)
+    else:
+        coeff, coeff_grad = m.coefficients(theta), m.coefficient_gradients(theta)
+    log_r, t = _joint(events, idx, coeff, coeff_grad, _as_theta(theta_ref, m.n_parameters))
     n = idx.shape[0]
     return TrainingSet(events.x[idx], theta, np.full(n, y), log_r, t,
                        np.ones(n) if weight is None else weight, theta_ref)
@@ -175,20 +192,28 @@ def _concat(parts: list[TrainingSet]) -> TrainingSet:
 
 
 def ratio_training_set(events: WeightedEvents, theta: ArrayLike, n_per_theta: int, rng: np.random.Generator,
-                       *, theta_ref: ArrayLike | None = None, chunk_size: int = 200_000) -> TrainingSet:
+                       *, theta_ref: ArrayLike | None = None, chunk_size: int = 200_000,
+                       theta_chunk: int = 64) -> TrainingSet:
     """Unweighted rows for CARL/ALICE/ALICES/CASCAL/RASCAL (MadMiner's ``sample_train_ratio``).
 
     For each θ_j of ``theta`` ``(n_θ, p)``: ``n_per_theta`` events drawn from p(x|θ_j) (``y = 1``) and as many
-    from p(x|θ_ref) paired with θ_j (``y = 0``); all θ are unweighted in one vectorised pass.
+    from p(x|θ_ref) paired with θ_j (``y = 0``); all θ are unweighted in one vectorised pass.  The weight
+    matrix is built ``theta_chunk`` rows at a time (memory ``8 · theta_chunk · N`` bytes, not ``8 · n_θ · N``:
+    10⁴ θ at 10⁶ events would need 80 GB at once); the draws do not depend on ``theta_chunk``.
     """
     m = events.morphing
     th = _as_theta(theta, m.n_parameters)
     ref = np.zeros(m.n_parameters) if theta_ref is None else _as_theta(theta_ref, m.n_parameters)[0]
-    num = unweight(weight_matrix(events, th, chunk_size=chunk_size), n_per_theta, rng)
+    if theta_chunk < 1:
+        raise SBIError(f"parameter 'theta_chunk' must be >= 1, got {theta_chunk}")
+    num = np.empty((th.shape[0], n_per_theta), dtype=np.int64)
+    for start in range(0, th.shape[0], theta_chunk):
+        block = th[start:start + theta_chunk]
+        num[start:start + block.shape[0]] = unweight(weight_matrix(events, block, chunk_size=chunk_size),
+                                                     n_per_theta, rng)
     den = unweight(weight_matrix(events, ref[None, :], chunk_size=chunk_size), th.shape[0] * n_per_theta, rng)
-    theta_rows = np.repeat(th, n_per_theta, axis=0)
-    return _concat([_rows(events, num.ravel(), theta_rows, ref, 1.0),
-                    _rows(events, den.ravel(), theta_rows, ref, 0.0)])
+    return _concat([_rows(events, num.ravel(), th, ref, 1.0, per_theta=n_per_theta),
+                    _rows(events, den.ravel(), th, ref, 0.0, per_theta=n_per_theta)])
 
 
 def score_training_set(events: WeightedEvents, n_samples: int, rng: np.random.Generator, *,
@@ -219,3 +244,4 @@ def weighted_ratio_set(events: WeightedEvents, theta: ArrayLike, *, theta_ref: A
     w0 = events.benchmark_weights @ c_ref / float(c_ref @ sigma_tot)
     return _concat([_rows(events, idx, th, ref, 1.0, n * np.clip(w1, 0, None)),
                     _rows(events, idx, th, ref, 0.0, n * np.clip(w0, 0, None))])
+
