@@ -446,6 +446,8 @@ class _Core:
         self.name = name
         self.backend = backend
         self.layout = layout
+        #: compiled batched-fit programs (:mod:`nextsm.likelihoods.histfactory_batch`), shared by the data sets
+        self.batched_programs: dict[Any, Any] = {}
         patched = jsonpatch.apply_patch(dict(spec), _patch_from_layout(spec, layout, None, lumi_modifier))
         # the signal sample: unit bins × shapefactor (= the yields, fixed) × mu_SIG
         yield_par: dict[str, str] = {}

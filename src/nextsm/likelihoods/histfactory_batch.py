@@ -94,6 +94,7 @@ class BatchedProfile:
         self._solve = self._compile(iterations)
 
     def _compile(self, iterations: int) -> Any:
+        """The solver for this data set: the model's shared program (:func:`_program`) with its arguments bound."""
         import jax
         import jax.numpy as jnp
 
@@ -102,10 +103,6 @@ class BatchedProfile:
         jax.config.update("jax_enable_x64", True)
         core = self.core
         free = jnp.asarray(self._free)
-        lo = jnp.asarray([core.bounds[i][0] for i in self._free])
-        hi = jnp.asarray([core.bounds[i][1] for i in self._free])
-        steps = jnp.asarray(_STEPS)
-        yields = jnp.asarray(core.yield_index)
         with _backend("jax"):
             data = jnp.asarray(core.data(self.key))
         model = core.model
@@ -113,46 +110,14 @@ class BatchedProfile:
         def nll(x: Any, base: Any) -> Any:
             return -model.logpdf(base.at[free].set(x), data)[0]
 
-        grad = jax.grad(nll)
         x0 = jnp.asarray(self._base[self._free])
         base0 = jnp.asarray(self._base).at[core.poi_index].set(0.0)
         with _backend("jax"):
             h0 = jax.jit(jax.hessian(nll))(x0, base0)
         b0 = jnp.linalg.inv(h0 + 1e-9 * jnp.eye(x0.size))
-        eye = jnp.eye(x0.size)
-
-        def projected(x: Any, g: Any) -> Any:
-            active = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
-            return jnp.where(active, 0.0, g), active
-
-        def solve_one(signal: Any) -> tuple[Any, Any]:
-            base = jnp.asarray(self._base).at[yields].set(signal)
-
-            def body(_: int, state: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
-                x, b, fx, gx = state
-                g_free, active = projected(x, gx)
-                p = jnp.where(active, 0.0, -(b @ g_free))
-                trials = jnp.clip(x[None, :] + steps[:, None] * p[None, :], lo, hi)
-                values = jax.vmap(nll, in_axes=(0, None))(trials, base)
-                values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-                k = jnp.argmin(values)
-                better = values[k] < fx
-                xn = trials[k]
-                gn = grad(xn, base)
-                s, y = xn - x, gn - gx
-                sy = s @ y
-                update = better & (sy > 1e-12)
-                rho = 1.0 / jnp.where(update, sy, 1.0)
-                bn = (eye - rho * jnp.outer(s, y)) @ b @ (eye - rho * jnp.outer(y, s)) + rho * jnp.outer(s, s)
-                return (jnp.where(better, xn, x), jnp.where(update, bn, b), jnp.where(better, values[k], fx),
-                        jnp.where(better, gn, gx))
-
-            state = (x0, b0, nll(x0, base), grad(x0, base))
-            x, b, fx, gx = jax.lax.fori_loop(0, iterations, body, state)
-            g_free, _ = projected(x, gx)
-            return fx, g_free @ (b @ g_free)
-
-        return jax.jit(jax.vmap(solve_one))
+        program = _program(core, tuple(int(i) for i in self._free), iterations)
+        base = jnp.asarray(self._base)
+        return lambda signals: program(signals, data, base, x0, b0)
 
     def __call__(self, signals: NDArray[np.float64]) -> BatchResult:
         """Fit every row of ``signals`` (H, N) at μ = 1."""
@@ -175,3 +140,62 @@ class BatchedProfile:
         nll[zero] = self.background_nll
         converged[zero] = True
         return BatchResult(nll, converged)
+
+
+def _program(core: _Core, free_index: tuple[int, ...], iterations: int) -> Any:
+    """``solve(signals, data, base, x0, b0) -> (nll, decrement)``, vmapped over the rows of ``signals`` and
+    compiled once per model, free-parameter set and iteration count (cached on ``core``, so the four data
+    sets of a surrogate share one compilation)."""
+    cache = core.batched_programs
+    key = (free_index, iterations)
+    if key in cache:
+        return cache[key]
+    import jax
+    import jax.numpy as jnp
+
+    free = jnp.asarray(free_index)
+    lo = jnp.asarray([core.bounds[i][0] for i in free_index])
+    hi = jnp.asarray([core.bounds[i][1] for i in free_index])
+    steps = jnp.asarray(_STEPS)
+    yields = jnp.asarray(core.yield_index)
+    model = core.model
+    eye = jnp.eye(len(free_index))
+
+    def nll(x: Any, base: Any, data: Any) -> Any:
+        return -model.logpdf(base.at[free].set(x), data)[0]
+
+    grad = jax.grad(nll)
+
+    def projected(x: Any, g: Any) -> Any:
+        active = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+        return jnp.where(active, 0.0, g), active
+
+    def solve_one(signal: Any, data: Any, template: Any, x0: Any, b0: Any) -> tuple[Any, Any]:
+        base = template.at[yields].set(signal)
+
+        def body(_: int, state: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
+            x, b, fx, gx = state
+            g_free, active = projected(x, gx)
+            p = jnp.where(active, 0.0, -(b @ g_free))
+            trials = jnp.clip(x[None, :] + steps[:, None] * p[None, :], lo, hi)
+            values = jax.vmap(nll, in_axes=(0, None, None))(trials, base, data)
+            values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+            k = jnp.argmin(values)
+            better = values[k] < fx
+            xn = trials[k]
+            gn = grad(xn, base, data)
+            s, y = xn - x, gn - gx
+            sy = s @ y
+            update = better & (sy > 1e-12)
+            rho = 1.0 / jnp.where(update, sy, 1.0)
+            bn = (eye - rho * jnp.outer(s, y)) @ b @ (eye - rho * jnp.outer(y, s)) + rho * jnp.outer(s, s)
+            return (jnp.where(better, xn, x), jnp.where(update, bn, b), jnp.where(better, values[k], fx),
+                    jnp.where(better, gn, gx))
+
+        state = (x0, b0, nll(x0, base, data), grad(x0, base, data))
+        x, b, fx, gx = jax.lax.fori_loop(0, iterations, body, state)
+        g_free, _ = projected(x, gx)
+        return fx, g_free @ (b @ g_free)
+
+    cache[key] = jax.jit(jax.vmap(solve_one, in_axes=(0, None, None, None, None)))
+    return cache[key]
