@@ -136,79 +136,292 @@ def _intervals(axis: np.ndarray, ll: np.ndarray) -> dict:
     return res
 
 
+def _histogram_limits(axis: np.ndarray, feats: dict, bins: dict, w_ref: np.ndarray, weights_grid: np.ndarray,
+                      w_true: np.ndarray, lumi: float) -> dict:
+    """Binned Asimov intervals of each feature (adaptive bins with equal reference content)."""
+    out = {}
+    for name, feat in feats.items():
+        binning = histograms.adaptive_binning(feat, w_ref, bins[name])
+        nu = histograms.expected_counts(binning, feat, weights_grid, lumi)
+        observed = histograms.expected_counts(binning, feat, w_true[None] / lumi, lumi)[0]
+        out[f"hist_{name}"] = _intervals(axis, histograms.binned_log_likelihood(nu, observed))
+    return out
+
+
+def _train_alices(train, thetas: np.ndarray, n_per_theta: int, epochs: int, xform: np.ndarray,
+                  rng: np.random.Generator, names: dict, seconds: dict) -> dict:
+    """Plain ALICES (3 bootstrap members) and morphing-aware ALICES (1 member) on unweighted rows."""
+    from nextsm.sbi.sampling import ratio_training_set
+    from nextsm.sbi.training import TrainConfig, train_estimator
+
+    t0 = time.perf_counter()
+    alices = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng), TrainConfig(epochs=epochs),
+                             rng, n_members=3, **names)
+    seconds["alices (3 members)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    alices_ma = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
+                                TrainConfig(epochs=epochs, morphing_aware=True), rng, xsec_form=xform, **names)
+    seconds["alices_ma"] = time.perf_counter() - t0
+    return {"alices": alices, "alices_ma": alices_ma}
+
+
+def _member_intervals(axis: np.ndarray, lr_members: np.ndarray, ll_of) -> dict:
+    """68 % intervals of each ensemble member (the ensemble spread of the limits)."""
+    out: dict = {name: [] for name in amp.PARAMETER_NAMES}
+    for lr in lr_members:
+        res = _intervals(axis, ll_of(lr))
+        for name in amp.PARAMETER_NAMES:
+            out[name].append(res[name]["0.68"])
+    return out
+
+
+def _ratio_diagnostics(est, test, train, pts_check: np.ndarray, rng: np.random.Generator, *,
+                       classifier: bool = True) -> dict:
+    """E_ref[r̂] = 1 (on the Asimov and the training half), ensemble spread, classifier AUC."""
+    from nextsm.sbi import diagnostics
+
+    out: dict = {"theta": pts_check.tolist()}
+    for label, ev in (("asimov_half", test), ("train_half", train)):
+        w = ev.weights(np.zeros((1, 2)))[0]
+        lr = est.log_ratio(ev.x, pts_check)
+        mean = diagnostics.expectation(lr, w)
+        r = np.exp(lr)
+        err = np.sqrt(((r - mean[:, None]) ** 2) @ (w / w.sum()) ** 2)
+        out[f"calibration_{label}"] = (mean - 1).tolist()
+        out[f"calibration_{label}_mc_error"] = err.tolist()
+    if est.n_members > 1:
+        spread = diagnostics.ensemble_spread(est.log_ratio_members(test.x, pts_check))
+        out["ensemble_spread_log_r"] = spread.mean(axis=1).tolist()
+    if not classifier:
+        return out
+    w_ref = test.weights(np.zeros((1, 2)))[0]
+    auc = {}
+    for th in ([0.3, 0.0], [0.0, 0.3]):
+        w_th = test.weights(np.array([th]))[0]
+        lr = est.log_ratio(test.x, np.array([th]))[0]
+        auc[str(th)] = {"estimator": diagnostics.classifier_test(test.x, w_ref, lr, test.x, w_th, rng),
+                        "no_reweighting": diagnostics.classifier_test(test.x, w_ref, np.zeros(len(test)), test.x,
+                                                                      w_th, rng)}
+    out["classifier_auc"] = auc
+    return out
+
+
+def _reference_variation(est_a, est_b, test, pts_check: np.ndarray) -> dict:
+    """RMS difference of log r(x|θ, θ0) from two references, against the RMS of log r itself."""
+    from nextsm.sbi import diagnostics
+
+    w = test.weights(np.zeros((1, 2)))[0]
+    zero = np.zeros((1, 2))
+    a = est_a.log_ratio(test.x, pts_check) - est_a.log_ratio(test.x, zero)
+    b = est_b.log_ratio(test.x, pts_check) - est_b.log_ratio(test.x, zero)
+    rms = float(np.sqrt(np.sum(w * a**2) / (w.sum() * a.shape[0])))
+    return {"rms_difference": diagnostics.reference_variation(a, 0 * a, b, 0 * b, w), "rms_log_r": rms}
+
+
 def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
-           epochs: int, n_theta: int, n_per_theta: int) -> dict:
+           epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False) -> dict:
+    """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
+
+    ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
+    CPU time: the run on a loaded machine)."""
+    from nextsm.sbi import composition, diagnostics
+    from nextsm.sbi.component_regression import component_training_set
+    from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
     from nextsm.sbi.estimators.ratio import xsec_quadratic_form
-    from nextsm.sbi.sampling import ratio_training_set, score_training_set, weighted_ratio_set
+    from nextsm.sbi.sampling import ratio_training_set, score_training_set
     from nextsm.sbi.training import TrainConfig, train_estimator
 
     rng = np.random.default_rng(seed)
+    names = {"parameter_names": amp.PARAMETER_NAMES, "observable_names": OBSERVABLE_NAMES}
     sig = load_events(signal)
-    samples = {"signal": sig}
-    if backgrounds:
-        bkg = pg.combine_samples([load_events(b) for b in backgrounds])
-        samples["signal+background"] = pg.combine_samples([sig, bkg])
     col = {n: i for i, n in enumerate(OBSERVABLE_NAMES)}
-    out: dict = {"luminosity": lumi}
-    for label, events in samples.items():
-        grid = grids[label]
-        axis = np.linspace(*grid[:2], int(grid[2]))
-        pts = inference.grid_points(axis, axis)
-        train, test = events.split(0.5, rng)
+    out: dict = {"luminosity": lumi, "members": members}
+    zero = np.zeros((1, 2))
+
+    # ------------------------------------------------------------------ signal only
+    grid = grids["signal"]
+    axis = np.linspace(*grid[:2], int(grid[2]))
+    pts = inference.grid_points(axis, axis)
+    check = np.array([[0.1, 0.0], [-0.1, 0.0], [0.0, 0.03], [0.0, -0.03], [0.2, 0.05], [-0.3, 0.3], [0.3, -0.3]])
+    train, test = sig.split(0.5, rng)
+    sigma_c = np.linalg.solve(train.morphing.matrix, train.benchmark_weights.sum(axis=0))
+    xform = xsec_quadratic_form(train.morphing, sigma_c)
+    seconds: dict = {}
+    t0 = time.perf_counter()
+    sally = train_estimator("sally", score_training_set(train, min(50_000, 4 * len(train)), rng),
+                            TrainConfig(epochs=epochs), rng, **names)
+    seconds["sally"] = time.perf_counter() - t0
+    thetas = rng.uniform(axis[0], axis[-1], (n_theta, 2))  # the training prior covers the scan grid
+    ests: dict = {}
+    if not lean:
+        ests.update(_train_alices(train, thetas, n_per_theta, epochs, xform, rng, names, seconds))
+    creg_cfg = TrainConfig(epochs=5 * epochs, patience=8, theta_prior=(float(axis[0]), float(axis[-1])))
+    t0 = time.perf_counter()
+    creg = train_estimator("component_regression", component_training_set(train), creg_cfg, rng, xsec_form=xform,
+                           n_members=members, **names)
+    seconds[f"component_regression ({members} members)"] = time.perf_counter() - t0
+    ests["component_regression"] = creg
+    ref_b = np.array([0.1, 0.05])
+    if not lean:
+        creg_b = train_estimator("component_regression", component_training_set(train, theta_ref=ref_b), creg_cfg,
+                                 rng, xsec_form=xform, **names)
+        alices_b = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng, theta_ref=ref_b),
+                                   TrainConfig(epochs=epochs), rng, **names)
+    w_true = inference.asimov_weights(test, np.zeros(2), lumi)
+    w_train_ref = train.weights(zero)[0]
+    xsec = test.xsec(pts)
+    xsec_ref = float(test.xsec(zero)[0])
+
+    def ll_raw(lr: np.ndarray) -> np.ndarray:
+        return inference.extended_log_likelihood(lr, w_true, xsec, xsec_ref, lumi)
+
+    def ll_self(lr: np.ndarray) -> np.ndarray:  # Asimov-calibrated: E_asimov[r̂] = 1 (control variate)
+        return ll_raw(diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_true)))
+
+    res: dict = {"axis": axis.tolist(), "n_train": len(train), "n_test": len(test), "sigma_sm_fb": xsec_ref,
+                 "seconds": seconds, "diagnostics": {}}
+    for name, est in ests.items():
+        lr_members = est.log_ratio_members(test.x, pts)  # one evaluation per estimator (the slow step of ALICES)
+        lr = lr_members.mean(axis=0)
+        res[name] = _intervals(axis, ll_raw(lr))
+        if est.kind == "morphing_aware" or len(train) <= 10_000:  # an independent calibration sample: the train half
+            recal = diagnostics.expectation(est.log_ratio(train.x, pts), w_train_ref)
+            res[f"{name}_recalibrated"] = _intervals(axis, ll_raw(diagnostics.recalibrate(lr, recal)))
+        res[f"{name}_asimov_calibrated"] = _intervals(axis, ll_self(lr))
+        diag = _ratio_diagnostics(est, test, train, check, rng, classifier=not lean)
+        diag["histories"] = [{"best_epoch": h["best_epoch"], "epochs_run": len(h["train"]),
+                              "train_loss": h["train"][h["best_epoch"]], "validation_loss": h["validation"][h["best_epoch"]]}
+                             for h in est.card["histories"]]
+        if est.n_members > 1:
+            diag["member_intervals_68_raw"] = _member_intervals(axis, lr_members, ll_raw)
+            diag["member_intervals_68_asimov_calibrated"] = _member_intervals(axis, lr_members, ll_self)
+        res["diagnostics"][name] = diag
+    if not lean:
+        res["diagnostics"]["reference_variation"] = {
+            "alices": _reference_variation(ests["alices"], alices_b, test, check),
+            "component_regression": _reference_variation(creg, creg_b, test, check)}
+    # the Asimov half's own MC fluctuation: MLE shift of the SALLY-linearised likelihood, in σ
+    t_hat = sally.score(test.x)
+    fisher = (t_hat * w_true[:, None]).T @ t_hat
+    shift = np.linalg.solve(fisher, w_true @ t_hat)
+    res["diagnostics"]["asimov_mc_shift_in_sigma"] = (shift / np.sqrt(np.diag(np.linalg.inv(fisher)))).tolist()
+    res["diagnostics"]["asimov_ess"] = float(w_true.sum() ** 2 / (w_true**2).sum())
+    res["diagnostics"]["asimov_expected_events"] = float(w_true.sum())
+    weights_grid = test.weights(pts)
+    w_ref = test.weights(zero)[0]
+    feats = {"sally": sally.score(test.x), "q_cos_delta_plus": test.x[:, [col["q_cos_delta_plus"]]],
+             "mt_lvbb": test.x[:, [col["mt_lvbb"]]],
+             "q_cos_delta_plus_x_mt_lvbb": test.x[:, [col["q_cos_delta_plus"], col["mt_lvbb"]]]}
+    bins = {"sally": 8, "q_cos_delta_plus": 10, "mt_lvbb": 10, "q_cos_delta_plus_x_mt_lvbb": [6, 6]}
+    res.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_true, lumi))
+    out["signal"] = res
+    if not backgrounds:
+        return out
+
+    # ------------------------------------------------------------------ signal + background by composition
+    bkg = pg.combine_samples([load_events(b) for b in backgrounds])
+    bkg_train, bkg_test = bkg.split(0.5, rng)
+    grid = grids["signal+background"]
+    axis = np.linspace(*grid[:2], int(grid[2]))
+    pts = inference.grid_points(axis, axis)
+    t0 = time.perf_counter()
+    rho = train_pairwise_ratio(train.x, bkg_train.x, rng, config=TrainConfig(epochs=40, patience=6), n_members=5,
+                               weights_numerator=w_train_ref, weights_denominator=bkg_train.weights(zero)[0])
+    rho = rho.calibrated(bkg_train.x, bkg_train.weights(zero)[0])
+    seconds_sb = {"rho (5 members)": time.perf_counter() - t0}
+    t0 = time.perf_counter()  # wider prior for the wider S+B grid
+    creg_sb = train_estimator("component_regression", component_training_set(train),
+                              TrainConfig(epochs=5 * epochs, patience=8, theta_prior=(float(axis[0]), float(axis[-1]))),
+                              rng, xsec_form=xform, n_members=members, **names)
+    seconds_sb[f"component_regression ({members} members)"] = time.perf_counter() - t0
+    signal_ratios = {"component_regression": creg_sb}
+    if not lean:
+        thetas_sb = rng.uniform(axis[0], axis[-1], (n_theta, 2))
         t0 = time.perf_counter()
-        sally = train_estimator("sally", score_training_set(train, min(50_000, 4 * len(train)), rng),
-                                TrainConfig(epochs=epochs), rng, parameter_names=amp.PARAMETER_NAMES,
-                                observable_names=OBSERVABLE_NAMES)
-        t_sally = time.perf_counter() - t0
-        thetas = rng.uniform(axis[0], axis[-1], (n_theta, 2))  # the training prior covers the scan grid
-        t0 = time.perf_counter()
-        alices = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
-                                 TrainConfig(epochs=epochs), rng, parameter_names=amp.PARAMETER_NAMES,
-                                 observable_names=OBSERVABLE_NAMES)
-        t_alices = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        sigma_c = np.linalg.solve(train.morphing.matrix, train.benchmark_weights.sum(axis=0))
-        alices_ma = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
-                                    TrainConfig(epochs=epochs, morphing_aware=True), rng,
-                                    xsec_form=xsec_quadratic_form(train.morphing, sigma_c),
-                                    parameter_names=amp.PARAMETER_NAMES, observable_names=OBSERVABLE_NAMES)
-        t_alices_ma = time.perf_counter() - t0
-        t0 = time.perf_counter()  # weighted training: every event in both classes, 10 θ draws per event
-        parts = [weighted_ratio_set(train, rng.uniform(axis[0], axis[-1], (len(train), 2))) for _ in range(10)]
-        wset = type(parts[0])(*(np.concatenate([getattr(q, f) for q in parts]) for f in
-                                ("x", "theta", "y", "log_r_xz", "t_xz", "sample_weight")), parts[0].theta_ref)
-        alices_w = train_estimator("alices", wset, TrainConfig(epochs=epochs, morphing_aware=True), rng,
-                                   xsec_form=xsec_quadratic_form(train.morphing, sigma_c),
-                                   parameter_names=amp.PARAMETER_NAMES, observable_names=OBSERVABLE_NAMES)
-        t_alices_w = time.perf_counter() - t0
-        w_true = inference.asimov_weights(test, np.zeros(2), lumi)
-        xsec = test.xsec(pts)
-        xsec_ref = float(test.xsec(np.zeros((1, 2)))[0])
-        res: dict = {"axis": axis.tolist(), "n_train": len(train), "n_test": len(test), "sigma_sm_fb": xsec_ref,
-                     "n_selected_by_process": {name: int((events.process == i).sum())
-                                               for i, name in enumerate(events.process_names)
-                                               if (events.process == i).any()},
-                     "sigma_by_process_fb": {name: float(events.benchmark_weights[events.process == i, 0].sum())
-                                             for i, name in enumerate(events.process_names)
-                                             if (events.process == i).any()},
-                     "seconds": {"sally": t_sally, "alices": t_alices, "alices_ma": t_alices_ma,
-                                 "alices_weighted": t_alices_w}}
-        for name, est in (("alices", alices), ("alices_ma", alices_ma), ("alices_weighted", alices_w)):
-            res[name] = _intervals(axis, inference.extended_log_likelihood(est.log_ratio(test.x, pts), w_true, xsec,
-                                                                           xsec_ref, lumi))
-        weights_grid = test.weights(pts)
-        w_ref = test.weights(np.zeros((1, 2)))[0]
-        feats = {"sally": sally.score(test.x),
-                 "q_cos_delta_plus": test.x[:, [col["q_cos_delta_plus"]]],
-                 "mt_lvbb": test.x[:, [col["mt_lvbb"]]],
-                 "q_cos_delta_plus_x_mt_lvbb": test.x[:, [col["q_cos_delta_plus"], col["mt_lvbb"]]]}
-        bins = {"sally": 8, "q_cos_delta_plus": 10, "mt_lvbb": 10, "q_cos_delta_plus_x_mt_lvbb": [6, 6]}
-        for name, feat in feats.items():
-            binning = histograms.adaptive_binning(feat, w_ref, bins[name])
-            nu = histograms.expected_counts(binning, feat, weights_grid, lumi)
-            observed = histograms.expected_counts(binning, feat, w_true[None] / lumi, lumi)[0]
-            res[f"hist_{name}"] = _intervals(axis, histograms.binned_log_likelihood(nu, observed))
-        out[label] = res
+        signal_ratios["alices"] = train_estimator("alices", ratio_training_set(train, thetas_sb, n_per_theta, rng),
+                                                  TrainConfig(epochs=epochs), rng, **names)
+        seconds_sb["alices (signal only)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sb_train = pg.combine_samples([train, bkg_train])
+    sally_mix = train_estimator("sally", score_training_set(sb_train, min(50_000, 4 * len(sb_train)), rng),
+                                TrainConfig(epochs=epochs), rng, **names)
+    seconds_sb["sally on the mixture"] = time.perf_counter() - t0
+    sb_test = pg.combine_samples([test, bkg_test])
+    w_sb = inference.asimov_weights(sb_test, np.zeros(2), lumi)
+    xsec_sb = sb_test.xsec(pts)
+    xsec_sb_ref = float(sb_test.xsec(zero)[0])
+    nu_s = test.xsec(pts)
+    nu_s0 = float(test.xsec(zero)[0])
+    nu_b = float(bkg_test.xsec(zero)[0])
+    log_rho = rho.log_ratio(sb_test.x)
+    is_sig = sb_test.process == 0
+    w_b_test = bkg_test.weights(zero)[0]
+    res_sb: dict = {"axis": axis.tolist(), "n_train": len(train) + len(bkg_train), "n_test": len(sb_test),
+                    "sigma_sm_fb": xsec_sb_ref, "sigma_background_fb": nu_b, "seconds": seconds_sb,
+                    "n_selected_by_process": {name: int((sb_test.process == i).sum() + (sb_train.process == i).sum())
+                                              for i, name in enumerate(sb_test.process_names)},
+                    "diagnostics": {"rho": {
+                        "auc_asimov_half": diagnostics.weighted_auc(log_rho, is_sig.astype(float), sb_test.weights(zero)[0]
+                                                                    / np.where(is_sig, nu_s0, nu_b)),
+                        "E_bkg[rho]-1 (asimov half)": float(np.exp(rho.log_ratio(bkg_test.x)) @ w_b_test / w_b_test.sum() - 1),
+                        "E_sig[1/rho]-1 (asimov half)": float(np.exp(-rho.log_ratio(test.x)) @ w_true / w_true.sum() - 1),
+                        "background_ess_asimov_half": float(w_b_test.sum() ** 2 / (w_b_test**2).sum()),
+                        "histories": [{"best_epoch": h.best_epoch, "epochs_run": len(h.train)} for h in rho.histories]}}}
+
+    def ll_sb(lr: np.ndarray) -> np.ndarray:
+        return inference.extended_log_likelihood(lr, w_sb, xsec_sb, xsec_sb_ref, lumi)
+
+    def ll_sb_self(lr: np.ndarray) -> np.ndarray:
+        return ll_sb(diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb)))
+
+    for name, est in signal_ratios.items():
+        lr_s = est.log_ratio(sb_test.x, pts)
+        lr = composition.composed_log_ratio(lr_s, log_rho, nu_s, nu_s0, nu_b)
+        res_sb[f"composed_{name}"] = _intervals(axis, ll_sb(lr))
+        res_sb[f"composed_{name}_asimov_calibrated"] = _intervals(axis, ll_sb_self(lr))
+        res_sb["diagnostics"][f"composed_{name}_calibration"] = (diagnostics.expectation(
+            lr[:: max(1, len(pts) // 40)], w_sb) - 1).tolist()
+    weights_grid = sb_test.weights(pts)
+    w_ref = sb_test.weights(zero)[0]
+    t_s = sally.score(sb_test.x)
+    grad_s = test.morphing.xsec_gradient(zero, test.benchmark_weights)[0]
+    t_sb = composition.composed_score(t_s, log_rho, nu_s0, nu_b, grad_s)
+    feats = {"sally_composed": t_sb, "sally_composed_5x5": t_sb,
+             "sally": sally_mix.score(sb_test.x), "q_cos_delta_plus": sb_test.x[:, [col["q_cos_delta_plus"]]],
+             "mt_lvbb": sb_test.x[:, [col["mt_lvbb"]]],
+             "q_cos_delta_plus_x_mt_lvbb": sb_test.x[:, [col["q_cos_delta_plus"], col["mt_lvbb"]]]}
+    bins.update({"sally_composed": 8, "sally_composed_5x5": 5})
+    res_sb.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_sb, lumi))
+    out["signal+background"] = res_sb
+    return out
+
+
+def asimov_noise(signal: Path, lumi: float, seeds: list[int]) -> dict:
+    """The MC noise of an Asimov fit whose model and data come from independent MC halves (no network involved).
+
+    The 2-D Q_ℓ cos δ⁺ × m_T histogram (6×6 adaptive) is fitted to the Asimov counts of one half with templates
+    from the same half (the histogram benchmark of ``limits``) and from the other half (what an estimator
+    trained on the other half does); the centre of the 68 % c_HW~ interval in units of its half-width.
+    """
+    events = load_events(signal)
+    col = {n: i for i, n in enumerate(OBSERVABLE_NAMES)}
+    axis = np.linspace(-0.3, 0.3, 61)
+    pts = inference.grid_points(axis, axis)
+    zero = np.zeros((1, 2))
+    out: dict = {"signal": str(signal), "n_events": len(events), "seeds": seeds, "same_half": [], "other_half": []}
+    for seed in seeds:
+        train, test = events.split(0.5, np.random.default_rng(seed))
+        cols = [col["q_cos_delta_plus"], col["mt_lvbb"]]
+        binning = histograms.adaptive_binning(train.x[:, cols], train.weights(zero)[0], [6, 6])
+        observed = histograms.expected_counts(binning, test.x[:, cols], test.weights(zero), lumi)[0]
+        for key, model in (("same_half", test), ("other_half", train)):
+            nu = histograms.expected_counts(binning, model.x[:, cols], model.weights(pts), lumi)
+            ax, q = inference.profile(inference.scan_2d(axis, axis, histograms.binned_log_likelihood(nu, observed)), 0)
+            iv = inference.interval_from_profile(ax, q, 0.68)
+            out[key].append({"interval_68": [iv.low, iv.high], "centre_over_half_width": (iv.low + iv.high) / iv.width})
+    for key in ("same_half", "other_half"):
+        c = np.array([v["centre_over_half_width"] for v in out[key]])
+        out[f"{key}_rms_shift"] = float(np.sqrt(np.mean(c**2)))
     return out
 
 
@@ -218,15 +431,24 @@ def figures(result: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = ("alices", "alices_ma", "alices_weighted", "hist_sally", "hist_q_cos_delta_plus", "hist_mt_lvbb", "hist_q_cos_delta_plus_x_mt_lvbb")
-    labels = ("ALICES", "ALICES, morphing-aware", "ALICES-MA, weighted", "SALLY (histogram of t̂)", "Q_ℓ cos δ⁺", "m_T(ℓνbb)", "Q_ℓ cos δ⁺ × m_T")
+    labels = {"alices": "ALICES (raw)", "alices_asimov_calibrated": "ALICES, calibrated",
+              "component_regression": "morphing-aware regression (raw)",
+              "component_regression_asimov_calibrated": "morphing-aware regression, calibrated",
+              "composed_alices_asimov_calibrated": "ALICES ∘ ρ, calibrated",
+              "composed_component_regression": "regression ∘ ρ (raw)",
+              "composed_component_regression_asimov_calibrated": "regression ∘ ρ, calibrated",
+              "hist_sally_composed": "SALLY ∘ ρ (histogram)", "hist_sally": "SALLY (histogram of t̂)",
+              "hist_q_cos_delta_plus": "Q_ℓ cos δ⁺", "hist_mt_lvbb": "m_T(ℓνbb)",
+              "hist_q_cos_delta_plus_x_mt_lvbb": "Q_ℓ cos δ⁺ × m_T"}
     for sample in (k for k in ("signal", "signal+background") if k in result):
         tag = "sig" if sample == "signal" else "sb"
         axis = np.array(result[sample]["axis"])
+        methods = tuple(m for m in labels if m in result[sample])
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for p, par in enumerate(amp.PARAMETER_NAMES):
-            for m, lab in zip(methods, labels, strict=True):
-                axes[p].plot(axis, result[sample][m][par]["q"], label=lab)
+            for m in methods:
+                axes[p].plot(axis, result[sample][m][par]["q"], label=labels[m],
+                             ls="--" if m.startswith("hist") else "-")
             for thr in (0.989, 3.84):
                 axes[p].axhline(thr, color="grey", ls=":")
             axes[p].set(xlabel=par, ylabel="profile q (Asimov, SM)", ylim=(0, 8))
@@ -236,16 +458,15 @@ def figures(result: dict) -> None:
         fig.savefig(FIGURES / f"sbi_wh_profiles_{tag}.png", dpi=110)
         plt.close(fig)
         fig, ax = plt.subplots(figsize=(5.5, 5))
-        for m, lab in zip(methods, labels, strict=True):
+        for m in methods:
             q = np.array(result[sample][m]["q"])
-            cs = ax.contour(axis, axis, q.T, levels=[inference.contour_threshold(0.68, 2),
+            ax.contour(axis, axis, q.T, levels=[inference.contour_threshold(0.68, 2),
                                                     inference.contour_threshold(0.95, 2)],
-                            colors=[plt.cm.tab10(methods.index(m))], linestyles=["-", "--"])
-            cs.collections[0].set_label(lab) if hasattr(cs, "collections") else None
+                            colors=[plt.cm.tab20(methods.index(m))], linestyles=["-", "--"])
         ax.set(xlabel=amp.PARAMETER_NAMES[0], ylabel=amp.PARAMETER_NAMES[1],
                title=f"68 % (solid) / 95 % (dashed), {sample}")
-        handles = [plt.Line2D([], [], color=plt.cm.tab10(i)) for i in range(len(methods))]
-        ax.legend(handles, labels, fontsize=7)
+        handles = [plt.Line2D([], [], color=plt.cm.tab20(i)) for i in range(len(methods))]
+        ax.legend(handles, [labels[m] for m in methods], fontsize=6)
         fig.tight_layout()
         fig.savefig(FIGURES / f"sbi_wh_contours_{tag}.png", dpi=110)
         plt.close(fig)
@@ -254,6 +475,12 @@ def figures(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
+    noise = sub.add_parser("asimov-noise", help="MC noise of an Asimov fit with model and data from different halves")
+    noise.add_argument("--signal", type=Path, required=True)
+    noise.add_argument("--lumi", type=float, default=300.0)
+    noise.add_argument("--seeds", type=int, nargs="+", default=list(range(2026, 2036)))
+    t = sub.add_parser("tables", help="markdown tables from a limits result JSON")
+    t.add_argument("result", type=Path)
     c = sub.add_parser("closure")
     c.add_argument("--n", type=int, default=20_000)
     c.add_argument("--seed", type=int, default=2026)
@@ -262,12 +489,23 @@ def main() -> None:
     lim.add_argument("--background", type=Path, action="append", default=[])
     lim.add_argument("--lumi", type=float, default=300.0)
     lim.add_argument("--seed", type=int, default=2026)
-    lim.add_argument("--grid", default="-0.25,0.25,51", help="signal only: low,high,n")
-    lim.add_argument("--grid-sb", default="-1,1,51", help="signal + background: low,high,n")
+    lim.add_argument("--grid", default="-0.3,0.3,41", help="signal only: low,high,n")
+    lim.add_argument("--grid-sb", default="-1.2,1.2,41", help="signal + background: low,high,n")
     lim.add_argument("--epochs", type=int, default=20)
     lim.add_argument("--n-theta", type=int, default=300)
     lim.add_argument("--n-per-theta", type=int, default=200)
+    lim.add_argument("--members", type=int, default=5, help="ensemble size of the morphing-aware regression")
+    lim.add_argument("--lean", action="store_true", help="skip ALICES, reference variation and classifier tests")
+    lim.add_argument("--out", type=Path, default=None, help="also write the full result JSON here")
     args = parser.parse_args()
+    if args.part == "asimov-noise":
+        res = asimov_noise(args.signal, args.lumi, args.seeds)
+        _update_results("asimov_noise", res)
+        print(json.dumps(_summary(res), indent=1))
+        return
+    if args.part == "tables":
+        print(tables(json.loads(args.result.read_text())))
+        return
     if args.part == "closure":
         res = closure(args.n, args.seed)
         _update_results("closure", res)
@@ -282,10 +520,60 @@ def main() -> None:
 
         res = limits(args.signal, args.background, args.lumi, args.seed,
                      {"signal": parse(args.grid), "signal+background": parse(args.grid_sb)}, args.epochs,
-                     args.n_theta, args.n_per_theta)
+                     args.n_theta, args.n_per_theta, args.members, args.lean)
+        if args.out is not None:
+            args.out.write_text(json.dumps(res))
         _update_results("limits", res)
         figures(res)
     print(json.dumps(_summary(res), indent=1))
+
+
+_ROWS = {"signal": (("component_regression_asimov_calibrated", "morphing-aware regression, K members, Asimov-calibrated"),
+                    ("component_regression_recalibrated", "morphing-aware regression, recalibrated on the training half"),
+                    ("component_regression", "morphing-aware regression, raw"),
+                    ("alices_asimov_calibrated", "ALICES (3 members), Asimov-calibrated"),
+                    ("alices_recalibrated", "ALICES (3 members), recalibrated on the training half"),
+                    ("alices", "ALICES (3 members), raw"),
+                    ("alices_ma_asimov_calibrated", "ALICES morphing-aware (1 member), Asimov-calibrated"),
+                    ("alices_ma", "ALICES morphing-aware (1 member), raw"),
+                    ("hist_sally", "SALLY, histogram of t̂ (8×8 adaptive)"),
+                    ("hist_q_cos_delta_plus", "histogram of Q_ℓ cos δ⁺ (10)"),
+                    ("hist_mt_lvbb", "histogram of m_T(ℓνbb) (10)"),
+                    ("hist_q_cos_delta_plus_x_mt_lvbb", "2-D histogram Q_ℓ cos δ⁺ × m_T (6×6)")),
+         "signal+background": (
+             ("composed_component_regression_asimov_calibrated", "regression ∘ ρ̂ (composition), Asimov-calibrated"),
+             ("composed_component_regression", "regression ∘ ρ̂ (composition), raw"),
+             ("composed_alices_asimov_calibrated", "ALICES ∘ ρ̂ (composition), Asimov-calibrated"),
+             ("composed_alices", "ALICES ∘ ρ̂ (composition), raw"),
+             ("hist_sally_composed", "SALLY ∘ ρ̂: histogram of f(x)[t̂_s + ∇log σ_s] (8×8)"),
+             ("hist_sally_composed_5x5", "SALLY ∘ ρ̂, the same with 5×5 bins"),
+             ("hist_sally", "SALLY trained on the mixture, histogram (8×8)"),
+             ("hist_q_cos_delta_plus", "histogram of Q_ℓ cos δ⁺ (10)"),
+             ("hist_mt_lvbb", "histogram of m_T(ℓνbb) (10)"),
+             ("hist_q_cos_delta_plus_x_mt_lvbb", "2-D histogram Q_ℓ cos δ⁺ × m_T (6×6)"))}
+
+
+def tables(res: dict) -> str:
+    """Markdown tables of the intervals (docs/sbi.md)."""
+    def iv(v: list, lim: float) -> str:
+        lo = f"<{-lim:g}" if not np.isfinite(v[0]) else f"{v[0]:+.3f}"
+        hi = f">{lim:g}" if not np.isfinite(v[1]) else f"{v[1]:+.3f}"
+        return f"[{lo}, {hi}]"
+
+    lines = []
+    for sample, rows in _ROWS.items():
+        if sample not in res:
+            continue
+        r = res[sample]
+        lim = r["axis"][-1]
+        lines += [f"**{sample}** (train {r['n_train']}, Asimov {r['n_test']} events, σ×eff = {r['sigma_sm_fb']:.4g} fb)",
+                  "", "| method | c_HW~ 68 % | c_HW~ 95 % | c_HW 68 % | c_HW 95 % |", "|---|---|---|---|---|"]
+        for key, label in rows:
+            if key in r:
+                cells = [iv(r[key][p][cl], lim) for p in amp.PARAMETER_NAMES for cl in ("0.68", "0.95")]
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _summary(res: object) -> object:
