@@ -63,5 +63,10 @@ class LikelihoodError(NextsmError, ValueError):
     """A likelihood could not be built or evaluated (bad shapes, inconsistent inputs, failed fit)."""
 
 
+class UnphysicalFitError(LikelihoodError):
+    """A profile fit ended where an expected event count is negative: pyhf's Poisson term of an empty bin,
+    :math:`-\\lambda`, then grows without bound, so the 'likelihood' there is meaningless."""
+
+
 class MissingWorkspaceError(LikelihoodError):
     """A pyhf workspace named by an analysis' ``jsonFiles`` is not present in the database copy."""

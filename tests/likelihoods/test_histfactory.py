@@ -382,3 +382,39 @@ def test_real_workspace_against_pyhf_and_spey(database, database_source, name, f
 @pytest.mark.parametrize(("name", "file", "scale"), SLOW)
 def test_full_workspace_against_pyhf(database, database_source, name, file, scale):
     _compare_with_references(database, database_source, name, file, scale)
+
+
+# ------------------------------------------------------------------------------------------------
+# fits that run an expected count below zero are refused (pyhf's −λ term of an empty bin is unbounded)
+# ------------------------------------------------------------------------------------------------
+def _spec_that_can_go_negative() -> dict:
+    spec = tiny_spec()
+    sr_one = _channels(spec)["SR_one"]
+    sr_one["samples"].append({"name": "free", "data": [1.0],
+                              "modifiers": [{"name": "mu_free", "type": "normfactor", "data": None}]})
+    for obs in spec["observations"]:
+        if obs["name"] == "SR_one":
+            obs["data"] = [0.0]
+    spec["measurements"][0]["config"]["parameters"].append(
+        {"name": "mu_free", "bounds": [[-100.0, 100.0]], "inits": [0.0]})
+    return spec
+
+
+def test_a_fit_ending_at_a_negative_expected_count_is_refused_with_the_bin_named():
+    from nextsm.errors import UnphysicalFitError
+
+    model = HistFactoryModel(_spec_that_can_go_negative(), DICT_ENTRY, False, name="negative.json")
+    # n = 0 in SR_one: −ln L falls without bound as mu_free → −100 pushes λ below zero
+    with pytest.raises(UnphysicalFitError, match=r"negative\.json.*channel 'SR_one' bin 0"):
+        model.nll(0.0, np.zeros(model.n_regions))
+    # the same workspace with mu_free bounded at 0 fits normally
+    spec = _spec_that_can_go_negative()
+    spec["measurements"][0]["config"]["parameters"][-1]["bounds"] = [[0.0, 100.0]]
+    assert np.isfinite(HistFactoryModel(spec, DICT_ENTRY, False, name="ok.json").nll(0.0, np.zeros(3))[0])
+
+
+def test_an_unphysical_label_is_nan_not_a_huge_negative_q():
+    from nextsm.surrogates.labels import _physical_nll
+
+    model = HistFactoryModel(_spec_that_can_go_negative(), DICT_ENTRY, False, name="negative.json")
+    assert np.isnan(_physical_nll(model, np.array([1.0, 2.0, 3.0]), "observed"))

@@ -104,6 +104,8 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
         from nextsm.surrogates.train import train_surrogate
     except ImportError as exc:
         raise click.UsageError(f"training needs the 'torch' extra: pip install 'nextsm[torch]' ({exc})") from None
+    import numpy as np
+
     from nextsm.surrogates.io import save
     from nextsm.surrogates.labels import load_labels
 
@@ -114,15 +116,22 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
     if baseline and data.baseline is None:
         raise click.UsageError(f"{labels_folder}: no baseline.npz; run `nextsm surrogate baseline {labels_folder}` "
                                "or pass --no-baseline")
-    if len(data.signals) <= 2 * reference_points:
-        raise click.UsageError(f"{labels_folder}: {len(data.signals)} labelled hypotheses are too few")
+    # NaN labels: every fit of that hypothesis ended at a negative expected count (labels._physical_nll)
+    usable = np.all(np.isfinite(data.labels), axis=1)
+    unusable = int(np.count_nonzero(~usable))
+    if unusable > 0.05 * len(usable):
+        raise click.UsageError(f"{labels_folder}: {unusable} of {len(usable)} hypotheses have no physical fit "
+                               "(NaN labels); more than 5 % means the workspace or the sampling is at fault")
+    all_s, all_q = data.signals[usable], data.labels[usable]
+    if len(all_s) <= 2 * reference_points:
+        raise click.UsageError(f"{labels_folder}: {len(all_s)} labelled hypotheses are too few")
     # the last hypotheses never enter training: exact pyhf q's for the card (tests/surrogates/test_contract.py)
-    signals, labels = data.signals[:-reference_points], data.labels[:-reference_points]
-    ref_s, ref_q = data.signals[-reference_points:], data.labels[-reference_points:]
+    signals, labels = all_s[:-reference_points], all_q[:-reference_points]
+    ref_s, ref_q = all_s[-reference_points:], all_q[-reference_points:]
     widths = tuple(int(w) for w in hidden.split(",") if w.strip())
     card = {"analysis": meta["analysis"], "workspace": meta["file"], "workspace_sha256": meta["workspace_sha256"],
-            "training_set": {"folder": str(labels_folder), "n": len(data.signals), "seed": meta["seed"],
-                             "sampling": meta["sampling"]},
+            "training_set": {"folder": str(labels_folder), "n": len(all_s), "unphysical_dropped": unusable,
+                             "seed": meta["seed"], "sampling": meta["sampling"]},
             "monotonic": True, "monotonic_tolerance": 0.05,  # the accuracy target on |Δq|
             "reference_points": {"signal": ref_s.tolist(), "q": ref_q.tolist(), "atol": 0.5, "rtol": 0.05}}
     network, report = train_surrogate(signals, labels, hidden=widths, epochs=epochs, patience=patience,

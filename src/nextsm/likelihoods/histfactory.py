@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nextsm.errors import LikelihoodError, MissingWorkspaceError
+from nextsm.errors import LikelihoodError, MissingWorkspaceError, UnphysicalFitError
 from nextsm.likelihoods.base import DATA_KINDS, DataKind, FitResult, StatisticalModel, as_signal_batch
 
 if TYPE_CHECKING:
@@ -525,7 +525,29 @@ class _Core:
         if not np.isfinite(value):
             raise LikelihoodError(f"workspace '{self.name}': the fit {what} on '{key}' data gives a "
                                   f"non-finite likelihood (negative expected yields?)")
-        return value, np.asarray(pars, dtype=float)
+        pars = np.asarray(pars, dtype=float)
+        self.check_physical(pars, f"the fit {what} on '{key}' data")
+        return value, pars
+
+    def check_physical(self, pars: NDArray[np.float64], what: str) -> None:
+        """Raise :class:`~nextsm.errors.UnphysicalFitError` if an expected main-bin count at ``pars`` is negative.
+
+        pyhf's Poisson term of a bin with n = 0 is −λ, unbounded above for λ < 0: SLSQP (or any unconstrained
+        minimiser) can run a background below zero there and return an arbitrarily low −ln L.  Seen on
+        ATLAS-SUSY-2018-16 `EWKinos` with 500 signal events: λ = −1181 in an empty bin, q_obs = −1302.
+        """
+        expected = np.asarray(self.model.expected_actualdata(pars), dtype=float)
+        worst = int(np.argmin(expected))
+        if expected[worst] < 0.0:
+            config = self.model.config
+            start = 0
+            for channel in config.channels:
+                nbins = int(config.channel_nbins[channel])
+                if worst < start + nbins:
+                    break
+                start += nbins
+            raise UnphysicalFitError(f"workspace '{self.name}': {what} ends at a negative expected count, "
+                                     f"{expected[worst]:.4g} in channel '{channel}' bin {worst - start}")
 
     def _setup(self, mu: float, signal: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[tuple[float, float]]]:
         init = self.init.copy()
@@ -553,7 +575,14 @@ class _Core:
         bounds[self.poi_index] = (mu, mu)
         fixed = list(self.fixed)
         fixed[self.poi_index] = True
-        return self._fit(key, init, bounds, fixed, f"at mu_SIG = {mu:g}")[0]
+        try:
+            return self._fit(key, init, bounds, fixed, f"at mu_SIG = {mu:g}")[0]
+        except UnphysicalFitError:
+            # once more from the background-only optimum (the batched solver's start), which is physical
+            start = self.background_fit(key)[1].copy()
+            start[self.yield_index] = signal
+            start[self.poi_index] = mu
+            return self._fit(key, start, bounds, fixed, f"at mu_SIG = {mu:g} (from the background-only fit)")[0]
 
     def free_fit(self, key: str, signal: NDArray[np.float64], lo: float, hi: float | None) -> tuple[float, float]:
         """``(μ̂, -ln L(μ̂))`` with μ in ``[lo, hi]``; ``hi=None``: grow the bracket while μ̂ sits on it."""

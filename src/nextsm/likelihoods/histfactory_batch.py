@@ -23,7 +23,9 @@ once and shared by all hypotheses).  Iterate a fixed number of times:
 
 Convergence is judged at the end by the Newton decrement :math:`\tilde g^{T} B \tilde g` (twice the predicted
 remaining decrease of the NLL): a hypothesis with a decrement above ``tolerance`` (default 10⁻⁶, i.e. an
-error of ≲10⁻⁶ on q), or a non-finite value, is reported as not converged and left to the caller.
+error of ≲10⁻⁶ on q), or a non-finite value, is reported as not converged and left to the caller.  So is an
+end point with a negative expected count in some bin (its NLL is set to NaN): pyhf's Poisson term of an empty
+bin is −λ, which rewards λ → −∞ (see :meth:`~nextsm.likelihoods.histfactory._Core.check_physical`).
 
 The result never exceeds the starting point's NLL, and on the converged hypotheses it agrees with SLSQP to
 ≲10⁻⁵ in q or is *lower* (a better minimum); see docs/surrogates.md for the measurements.
@@ -127,15 +129,19 @@ class BatchedProfile:
         n = sig.shape[0]
         nll = np.empty(n)
         decrement = np.empty(n)
+        lowest = np.empty(n)
         with _backend("jax"):
             for start in range(0, n, self.batch):
                 chunk = sig[start:start + self.batch]
                 padded = np.zeros((self.batch, sig.shape[1]))
                 padded[:len(chunk)] = chunk
-                values, dec = self._solve(padded)
+                values, dec, low = self._solve(padded)
                 nll[start:start + len(chunk)] = np.asarray(values)[:len(chunk)]
                 decrement[start:start + len(chunk)] = np.asarray(dec)[:len(chunk)]
-        converged = np.isfinite(nll) & np.isfinite(decrement) & (decrement <= self.tolerance)
+                lowest[start:start + len(chunk)] = np.asarray(low)[:len(chunk)]
+        physical = lowest >= 0.0
+        nll[~physical] = np.nan
+        converged = np.isfinite(nll) & np.isfinite(decrement) & (decrement <= self.tolerance) & physical
         zero = ~np.any(sig != 0.0, axis=1)
         nll[zero] = self.background_nll
         converged[zero] = True
@@ -143,7 +149,7 @@ class BatchedProfile:
 
 
 def _program(core: _Core, free_index: tuple[int, ...], iterations: int) -> Any:
-    """``solve(signals, data, base, x0, b0) -> (nll, decrement)``, vmapped over the rows of ``signals`` and
+    """``solve(signals, data, base, x0, b0) -> (nll, decrement, lowest expected count)``, vmapped over the rows of ``signals`` and
     compiled once per model, free-parameter set and iteration count (cached on ``core``, so the four data
     sets of a surrogate share one compilation)."""
     cache = core.batched_programs
@@ -195,7 +201,8 @@ def _program(core: _Core, free_index: tuple[int, ...], iterations: int) -> Any:
         state = (x0, b0, nll(x0, base, data), grad(x0, base, data))
         x, b, fx, gx = jax.lax.fori_loop(0, iterations, body, state)
         g_free, _ = projected(x, gx)
-        return fx, g_free @ (b @ g_free)
+        lowest = jnp.min(model.expected_actualdata(base.at[free].set(x)))
+        return fx, g_free @ (b @ g_free), lowest
 
     cache[key] = jax.jit(jax.vmap(solve_one, in_axes=(0, None, None, None, None)))
     return cache[key]

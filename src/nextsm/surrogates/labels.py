@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nextsm.errors import NextsmError
+from nextsm.errors import NextsmError, UnphysicalFitError
 from nextsm.surrogates.network import VARIANTS
 
 if TYPE_CHECKING:
@@ -147,7 +147,8 @@ class Labeller:
         out = np.empty((sig.shape[0], len(VARIANTS)))
         if self.fitter == "slsqp":
             for j, (view, data) in enumerate(self._views):
-                out[:, j] = 2.0 * (view.nll(1.0, sig, data=data) - view.nll(0.0, sig, data=data))
+                nll = np.array([_physical_nll(view, row, data) for row in sig])
+                out[:, j] = 2.0 * (nll - view.nll(0.0, sig, data=data))
             return out
         if self._batched is None:
             self._batched = [view.batched_profile(data, batch=self.batch)  # type: ignore[arg-type]
@@ -158,10 +159,18 @@ class Labeller:
             todo = np.flatnonzero(~result.converged)
             if todo.size:
                 self.fallbacks[j] += todo.size
-                refit = view.nll(1.0, sig[todo], data=data)
-                nll[todo] = np.where(np.isfinite(nll[todo]), np.minimum(nll[todo], refit), refit)
+                refit = np.array([_physical_nll(view, row, data) for row in sig[todo]])
+                nll[todo] = np.fmin(nll[todo], refit)  # NaN only where both are unphysical
             out[:, j] = 2.0 * (nll - fit.background_nll)
         return out
+
+
+def _physical_nll(view: HistFactoryModel, signal: NDArray[np.float64], data: str) -> float:
+    """−ln L(μ = 1) by SLSQP, or NaN where every fit ends at a negative expected count (an unusable label)."""
+    try:
+        return float(view.nll(1.0, signal[None, :], data=data)[0])  # type: ignore[arg-type]
+    except UnphysicalFitError:
+        return float("nan")
 
 
 def poisson_baseline(model: HistFactoryModel) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
