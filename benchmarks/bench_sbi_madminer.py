@@ -3,8 +3,10 @@
 Three measurements, each taken in the same run for both sides (read the ratios, not the absolute times):
 
 a. **Augmented sampling** of a ratio training set (n_θ numerator points, ``n_per_theta`` events each plus as
-   many reference events, with the joint ratio and score): nextsm's ``ratio_training_set`` (one weight-matrix
-   product per θ block + one vectorised inverse CDF) against MadMiner's ``SampleAugmenter.sample_train_ratio``
+   many reference events, with the joint ratio and score): nextsm's ``ratio_training_set`` (default
+   ``method="auto"``: mixture-envelope rejection, O(n_per_theta · log N) per θ, with the inverse CDF where the
+   acceptance is low; the acceptance rates of the θ points are recorded, and the old weight-matrix + inverse-CDF
+   path is also timed at the small n_θ) against MadMiner's ``SampleAugmenter.sample_train_ratio``
    (one pass per θ over the HDF5 file for σ, one for ∇σ, one for the unweighting, for the numerator and again
    for the reference).  MadMiner is measured at a few n_θ per event count N; its time is fitted with
    t = a + b·n_θ and **extrapolated** to the n_θ that nextsm runs directly (10⁴).
@@ -80,12 +82,22 @@ BENCHMARK_NAMES = tuple(f"b{i}" for i in range(6))
 
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     """Smallest wall time of ``repeat`` calls and the last result."""
-    best, out = np.inf, None
+    wall, _, out = best_of_both(fn, repeat)
+    return wall, out
+
+
+def best_of_both(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """Smallest wall time and smallest process CPU time of ``repeat`` calls, and the last result.
+
+    The workers are single-threaded, so the CPU time is the work done; on a loaded machine (a niced job gets a
+    small share of the cores) it is the load-independent measure, the wall time is not.
+    """
+    wall, cpu, out = np.inf, np.inf, None
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+    return wall, cpu, out
 
 
 def linear_fit(n: list[int], t: list[float]) -> dict[str, float]:
@@ -148,6 +160,8 @@ def prepare(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
         export_events(sim.simulate(n, rng), work / f"events_{n}.npz")
     n_theta_max = max(max(cfg["nextsm_n_theta"]), *(max(v) for v in cfg["madminer_n_theta"].values()))
     np.savez(work / "thetas.npz", theta=rng.uniform(-1, 1, (n_theta_max, 2)))
+    if cfg.get("sampling_only"):
+        return {"morphing_checks": morphing_checks(cfg, work)}
     train_events = sim.simulate(cfg["train_events"], rng)
     ts = ratio_training_set(train_events, rng.uniform(-1, 1, (cfg["train_n_theta"], 2)), cfg["train_n_per_theta"],
                             rng)
@@ -161,20 +175,23 @@ def prepare(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     g = sim.marginal_components(x_eval)
     exact = (np.log(sim.morphing.components(grid) @ g.T) - np.log(sim.morphing.components(np.zeros((1, 2))) @ g.T)
              - np.log(sim.xsec(grid) / sim.xsec(np.zeros((1, 2))))[:, None])
-    checks = {}
-    for n in cfg["event_sizes"][:1]:
-        ev = load_exported(work / f"events_{n}.npz")
-        th = np.load(work / "thetas.npz")["theta"][:5]
-        checks = {"theta": th.tolist(), "coefficients": ev.morphing.coefficients(th).tolist(),
-                  "coefficient_gradients": ev.morphing.coefficient_gradients(th).tolist(),
-                  "xsec": ev.xsec(th).tolist(), "n_events": n}
-    return {"n_train_rows": len(perm), "exact_log_r": exact, "morphing_checks": checks}
+    return {"n_train_rows": len(perm), "exact_log_r": exact, "morphing_checks": morphing_checks(cfg, work)}
+
+
+def morphing_checks(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    """nextsm's morphing coefficients, gradients and σ at five θ of the smallest sample, for the MadMiner worker."""
+    n = cfg["event_sizes"][0]
+    ev = load_exported(work / f"events_{n}.npz")
+    th = np.load(work / "thetas.npz")["theta"][:5]
+    return {"theta": th.tolist(), "coefficients": ev.morphing.coefficients(th).tolist(),
+            "coefficient_gradients": ev.morphing.coefficient_gradients(th).tolist(),
+            "xsec": ev.xsec(th).tolist(), "n_events": n}
 
 
 # ---------------------------------------------------------------------------------------------- nextsm worker
 def run_nextsm(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     limit_torch_threads()
-    from nextsm.sbi.sampling import TrainingSet, ratio_training_set
+    from nextsm.sbi.sampling import EnvelopeSampler, TrainingSet, ratio_training_set
     from nextsm.sbi.training import TrainConfig, train_estimator
 
     out: dict[str, Any] = {"sampling": {}, "versions": {"numpy": np.__version__}}
@@ -186,17 +203,32 @@ def run_nextsm(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     thetas = np.load(work / "thetas.npz")["theta"]
     rng = np.random.default_rng(cfg["seed"] + 1)
     for n in cfg["event_sizes"]:
-        t_load, events = best_of(lambda n=n: load_exported(work / f"events_{n}.npz"), 1)
+        t_load, c_load, events = best_of_both(lambda n=n: load_exported(work / f"events_{n}.npz"), 1)
         ratio_training_set(events, thetas[:64], cfg["n_per_theta"], rng)  # warm-up (page faults, caches)
-        res = {"load_seconds": t_load, "seconds": {}}
+        res = {"load_seconds": t_load, "load_cpu_seconds": c_load, "seconds": {}}
         for k in cfg["nextsm_n_theta"]:
             repeat = cfg["sampling_repeat_large"] if k * n > 2e8 else cfg["sampling_repeat"]
-            t, ts = best_of(lambda k=k, events=events: ratio_training_set(events, thetas[:k], cfg["n_per_theta"], rng),
-                            repeat)
+            t, c, ts = best_of_both(lambda k=k, events=events: ratio_training_set(events, thetas[:k],
+                                                                                   cfg["n_per_theta"], rng), repeat)
             res["seconds"][str(k)] = t
+            res.setdefault("cpu_seconds", {})[str(k)] = c
             res.setdefault("rows", {})[str(k)] = len(ts)
-            print(f"  nextsm sampling N={n:.0e} n_theta={k}: {t:.3f} s", flush=True)
+            print(f"  nextsm sampling N={n:.0e} n_theta={k}: {t:.3f} s (cpu {c:.3f} s)", flush=True)
+            if k <= 100:
+                t, c, _ = best_of_both(lambda k=k, events=events: ratio_training_set(
+                    events, thetas[:k], cfg["n_per_theta"], rng, method="inverse-cdf"), repeat)
+                res.setdefault("seconds_inverse_cdf", {})[str(k)] = t
+                res.setdefault("cpu_seconds_inverse_cdf", {})[str(k)] = c
+                print(f"  nextsm sampling N={n:.0e} n_theta={k}, method='inverse-cdf': {t:.3f} s (cpu {c:.3f} s)",
+                      flush=True)
+        acc = EnvelopeSampler.from_events(events).acceptance(thetas[:max(cfg["nextsm_n_theta"])])
+        auto_threshold = max(0.01, cfg["n_per_theta"] / (8.0 * n))  # sample_events' default min_acceptance
+        res["acceptance"] = {"min": float(acc.min()), "median": float(np.median(acc)), "mean": float(acc.mean()),
+                             "max": float(acc.max()), "fraction_inverse_cdf": float(np.mean(acc < auto_threshold))}
+        print(f"  acceptance over {acc.size} theta: {res['acceptance']}", flush=True)
         out["sampling"][str(n)] = res
+    if cfg.get("sampling_only"):
+        return out
 
     d = np.load(work / "train.npz")
     data = TrainingSet(d["x"], d["theta"], d["y"], d["log_r_xz"], d["t_xz"], np.ones(len(d["x"])), np.zeros(2))
@@ -291,15 +323,18 @@ def run_madminer(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
         res = {"write_hdf5_seconds": t_write, "init_seconds": t_init, "seconds": {}}
         for k in cfg["madminer_n_theta"][str(n)]:
             repeat = cfg["sampling_repeat_large"] if k * n > 2e7 else cfg["sampling_repeat"]
-            t, sample = best_of(lambda k=k, sampler=sampler: sampler.sample_train_ratio(
+            t, c, sample = best_of_both(lambda k=k, sampler=sampler: sampler.sample_train_ratio(
                 morphing_points(thetas[:k]), benchmark("b0"), 2 * k * cfg["n_per_theta"], **split), repeat)
             res["seconds"][str(k)] = t
+            res.setdefault("cpu_seconds", {})[str(k)] = c
             res.setdefault("rows", {})[str(k)] = int(sample[0].shape[0])
-            print(f"  MadMiner sampling N={n:.0e} n_theta={k}: {t:.3f} s", flush=True)
+            print(f"  MadMiner sampling N={n:.0e} n_theta={k}: {t:.3f} s (cpu {c:.3f} s)", flush=True)
             if n == cfg["event_sizes"][0] and k == cfg["madminer_n_theta"][str(n)][0]:
                 x, theta0, _, y, r_xz, t_xz, _ = sample
                 np.savez(work / "madminer_sample.npz", x=x, theta=theta0, y=y, r_xz=r_xz, t_xz=t_xz)
         out["sampling"][str(n)] = res
+    if cfg.get("sampling_only"):
+        return out
 
     d = np.load(work / "train.npz")
     arrays = {"x": d["x"], "y": (1.0 - d["y"]).reshape(-1, 1), "theta": d["theta"],
@@ -373,11 +408,23 @@ def summarise(cfg: dict[str, Any], nx: dict[str, Any], mm: dict[str, Any], prep:
         extrap = fit["a"] + fit["b"] * big
         nextsm_big = x["seconds"][str(big)] + x["load_seconds"]
         same = {str(k): m["seconds"][str(k)] / x["seconds"][str(k)] for k in ks if str(k) in x["seconds"]}
+        cpu_fit = linear_fit(ks, [m["cpu_seconds"][str(k)] for k in ks])
+        cpu_extrap = cpu_fit["a"] + cpu_fit["b"] * big
+        nextsm_big_cpu = x["cpu_seconds"][str(big)] + x["load_cpu_seconds"]
         summary["sampling"][str(n)] = {
+            "cpu": {"madminer_seconds_per_theta": cpu_fit["b"], "madminer_fit": cpu_fit,
+                    "madminer_extrapolated_seconds": cpu_extrap, "nextsm_seconds": nextsm_big_cpu,
+                    "ratio_extrapolated": cpu_extrap / nextsm_big_cpu,
+                    "ratio_same_n_theta_measured": {str(k): m["cpu_seconds"][str(k)] / x["cpu_seconds"][str(k)]
+                                                    for k in ks if str(k) in x["cpu_seconds"]}},
             "madminer_seconds_per_theta": fit["b"], "madminer_fit": fit,
             "madminer_extrapolated_seconds": extrap, "nextsm_seconds": nextsm_big, "n_theta": big,
             "nextsm_seconds_per_theta": nextsm_big / big, "ratio_extrapolated": extrap / nextsm_big,
-            "ratio_same_n_theta_measured": same}
+            "ratio_same_n_theta_measured": same, "acceptance": x["acceptance"],
+            "ratio_same_n_theta_inverse_cdf": {str(k): m["seconds"][str(k)] / x["seconds_inverse_cdf"][str(k)]
+                                               for k in ks if str(k) in x.get("seconds_inverse_cdf", {})}}
+    if cfg.get("sampling_only"):
+        return summary
     summary["training"] = {"madminer_rows_per_second": mm["training"]["rows_per_second"],
                            "nextsm_rows_per_second": nx["training"]["rows_per_second"],
                            "ratio": nx["training"]["rows_per_second"] / mm["training"]["rows_per_second"]}
@@ -409,7 +456,16 @@ def print_summary(s: dict[str, Any]) -> None:
               f"{100 * r['madminer_fit']['max_rel_residual']:.0f} %), extrapolated to {r['n_theta']} theta: "
               f"{r['madminer_extrapolated_seconds']:.0f} s; nextsm measured {r['nextsm_seconds']:.1f} s "
               f"-> ratio {r['ratio_extrapolated']:.0f}x (same n_theta: "
-              + ", ".join(f"{k}: {v:.0f}x" for k, v in r["ratio_same_n_theta_measured"].items()) + ")")
+              + ", ".join(f"{k}: {v:.0f}x" for k, v in r["ratio_same_n_theta_measured"].items()) + "; inverse CDF: "
+              + ", ".join(f"{k}: {v:.0f}x" for k, v in r["ratio_same_n_theta_inverse_cdf"].items())
+              + f"); acceptance min {r['acceptance']['min']:.2f}, median {r['acceptance']['median']:.2f}")
+        c = r["cpu"]
+        print(f"    CPU time: MadMiner {c['madminer_seconds_per_theta']:.3f} s/theta, extrapolated "
+              f"{c['madminer_extrapolated_seconds']:.0f} s; nextsm {c['nextsm_seconds']:.1f} s -> ratio "
+              f"{c['ratio_extrapolated']:.0f}x (same n_theta: "
+              + ", ".join(f"{k}: {v:.0f}x" for k, v in c["ratio_same_n_theta_measured"].items()) + ")")
+    if not s["training"]:
+        return
     t = s["training"]
     print(f"ALICES training: MadMiner {t['madminer_rows_per_second']:.0f} rows/s, nextsm "
           f"{t['nextsm_rows_per_second']:.0f} rows/s -> {t['ratio']:.1f}x")
@@ -426,6 +482,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run at small sizes (about a minute)")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
     parser.add_argument("--keep", type=Path, help="use this directory for the exchanged files and keep it")
+    parser.add_argument("--sampling-only", action="store_true",
+                        help="measure (a) only; no training set, training or evaluation")
+    parser.add_argument("--madminer-n-theta", type=lambda v: [int(k) for k in v.split(",")],
+                        help="comma-separated n_theta at which MadMiner (and nextsm) are timed at every N, e.g. 3,10")
     parser.add_argument("--role", choices=("nextsm", "madminer"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -437,6 +497,10 @@ def main() -> int:
         return 0
 
     cfg = dict(QUICK if args.quick else FULL)
+    cfg["sampling_only"] = args.sampling_only
+    if args.madminer_n_theta:
+        cfg["madminer_n_theta"] = {str(n): args.madminer_n_theta for n in cfg["event_sizes"]}
+        cfg["nextsm_n_theta"] = sorted({*args.madminer_n_theta, max(cfg["nextsm_n_theta"])})
     t_start = time.perf_counter()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_sbi_mm_") as tmp:
@@ -454,7 +518,7 @@ def main() -> int:
     print_summary(summary)
     print(f"same data: {mm.get('morphing_check')}; sampled gold vs nextsm: {gold}")
     result = {"command": " ".join(["nice -n 10", ".venv/bin/python", *sys.argv]), "quick": args.quick,
-              "settings": cfg, "n_train_rows": prep["n_train_rows"], "summary": summary,
+              "settings": cfg, "n_train_rows": prep.get("n_train_rows"), "summary": summary,
               "consistency": {"morphing": mm.get("morphing_check"), "sampled_gold": gold},
               "nextsm": nx, "madminer": mm,
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_before": load_before,
