@@ -444,6 +444,8 @@ def figures(result: dict) -> None:
         tag = "sig" if sample == "signal" else "sb"
         axis = np.array(result[sample]["axis"])
         methods = tuple(m for m in labels if m in result[sample])
+        if sample != "signal":
+            labels = {**labels, "hist_sally": "SALLY trained on the mixture (histogram)"}
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for p, par in enumerate(amp.PARAMETER_NAMES):
             for m in methods:
