@@ -95,3 +95,37 @@ def test_training_with_an_exact_baseline_learns_a_small_residual():
     err_without = np.median(np.abs(without.evaluate(s) - q))
     assert with_base.card["training"]["settings"]["baseline"] is True
     assert err_with < 0.1 * err_without
+
+
+def _spec_with_a_cr() -> dict:
+    def bkg(data):
+        return {"name": "bkg", "data": data, "modifiers": [
+            {"name": "mu_B", "type": "normfactor", "data": None},
+            {"name": "syst", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]}
+    return {"channels": [{"name": "CR_top", "samples": [bkg([100.0])]}, {"name": "SR_one", "samples": [bkg([5.0])]}],
+            "observations": [{"name": "CR_top", "data": [110.0]}, {"name": "SR_one", "data": [7.0]}],
+            "measurements": [{"name": "meas", "config": {"poi": "mu_B", "parameters": []}}], "version": "1.0.0"}
+
+
+_ENTRY = [{"pyhf": "CR_top", "type": "CR", "smodels": "CR"}, {"smodels": "SR1", "pyhf": "SR_one"}]
+
+
+def test_control_regions_are_left_out_of_the_baseline():
+    """With includeCRs the CR inputs carry n = b = EXCLUDED_B: their term vanishes, the SR terms are untouched."""
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+    from nextsm.surrogates.labels import poisson_baseline
+    from nextsm.surrogates.network import EXCLUDED_B
+
+    with_crs = HistFactoryModel(_spec_with_a_cr(), _ENTRY, True, name="cr.json")
+    n, b = poisson_baseline(with_crs)
+    control = np.array([sb.kind == "CR" for sb in with_crs.layout.signal_bins])
+    assert control.sum() == 1
+    assert np.all(n[:, control] == EXCLUDED_B)
+    assert np.all(b[:, control] == EXCLUDED_B)
+    s = np.zeros((3, with_crs.n_regions))
+    s[:, control] = [[10.0], [1e3], [1e4]]  # a large CR contamination
+    np.testing.assert_allclose(poisson_q(s, n, b), 0.0, atol=1e-6)
+    n_obs, b_obs = with_crs.background_counts("observed")  # the SR terms: the model's own counts
+    np.testing.assert_allclose(n[0, ~control], n_obs[~control])
+    np.testing.assert_allclose(b[0, ~control], b_obs[~control])
+    assert 0.0 < b[0, ~control][0] < 1e3

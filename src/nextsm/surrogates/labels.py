@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nextsm.errors import NextsmError, UnphysicalFitError
-from nextsm.surrogates.network import VARIANTS
+from nextsm.surrogates.network import EXCLUDED_B, VARIANTS
 
 if TYPE_CHECKING:
     from nextsm.database.records import Analysis
@@ -176,13 +176,17 @@ def _physical_nll(view: HistFactoryModel, signal: NDArray[np.float64], data: str
 def poisson_baseline(model: HistFactoryModel) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``(n, b)``, each (4, N): per variant of :data:`VARIANTS`, the data and the background-only fit's
     expectation in the main bin of every signal region (the surrogates' Poisson baseline,
-    :func:`nextsm.surrogates.network.poisson_q`).  Expectations are floored at 10⁻³ events."""
+    :func:`nextsm.surrogates.network.poisson_q`).  Expectations are floored at 10⁻³ events; control regions
+    are left out (``n = b =`` :data:`~nextsm.surrogates.network.EXCLUDED_B`)."""
     n = np.empty((len(VARIANTS), model.n_regions))
     b = np.empty_like(n)
     for j, (key, data) in enumerate(_VIEWS):
         view = model if key in ("observed", "apriori") else model.asimov(data)  # type: ignore[arg-type]
         n[j], b[j] = view.background_counts(data)  # type: ignore[arg-type]
-    return n, np.maximum(b, 1e-3)
+    b = np.maximum(b, 1e-3)
+    control = np.array([sb.kind == "CR" for sb in model.layout.signal_bins])
+    n[:, control] = b[:, control] = EXCLUDED_B  # CR signal is absorbed by the normalisations (network.py)
+    return n, b
 
 
 def write_baseline(folder: str | os.PathLike[str], model: HistFactoryModel) -> Path:
