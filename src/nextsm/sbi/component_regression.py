@@ -53,7 +53,8 @@ class ComponentTrainingSet(TrainingSet):
         """A bootstrap replica (rows drawn with replacement), for ensemble members."""
         idx = rng.integers(0, len(self), len(self))
         return ComponentTrainingSet(self.x[idx], self.theta[idx], self.y[idx], self.log_r_xz[idx], self.t_xz[idx],
-                                    self.sample_weight[idx], self.theta_ref, self.component_ratios[idx])
+                                    self.sample_weight[idx], self.theta_ref, self.component_ratios[idx],
+                                    event=None if self.event is None else self.event[idx])
 
 
 def component_training_set(events: WeightedEvents, *, theta_ref: ArrayLike | None = None) -> ComponentTrainingSet:
@@ -71,4 +72,4 @@ def component_training_set(events: WeightedEvents, *, theta_ref: ArrayLike | Non
     n = int(keep.sum())
     return ComponentTrainingSet(events.x[keep], np.repeat(ref[None, :], n, axis=0), np.zeros(n), np.zeros(n),
                                 np.zeros((n, m.n_parameters)), n * w_ref[keep] / w_ref[keep].sum(), ref,
-                                g[keep] / w_ref[keep, None])
+                                g[keep] / w_ref[keep, None], event=np.flatnonzero(keep).astype(np.int64))

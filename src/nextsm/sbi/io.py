@@ -14,12 +14,20 @@
 ``NAME.npz`` holds, per member ``k``, every parameter and buffer of the torch module under
 ``member{k}.<name>`` (``nn.Linear`` weights have shape ``(out, in)``).  :func:`load_estimator` rebuilds the
 modules from the JSON and copies the arrays in; a round trip is bit-identical.
+
+Training sets (:func:`save_training_set`, :func:`load_training_set`) are one ``NAME.npz`` with the arrays
+``x, theta, y, log_r_xz, t_xz, sample_weight, theta_ref`` and ``event`` (the source event of every row, for
+the event-level validation split).  Files written before ``event`` existed, or with only
+``x, theta, y, log_r_xz, t_xz`` (``benchmarks/bench_sbi_madminer.py``), still load: ``sample_weight``
+defaults to 1, ``theta_ref`` to 0, and without ``event`` a :class:`UserWarning` says that the training will
+fall back to the (optimistic) row split.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +40,11 @@ from nextsm.sbi.estimators import Estimator
 from nextsm.sbi.estimators.ratio import MorphingAwareRatio, ParametrizedRatio
 from nextsm.sbi.estimators.score import ScoreNet
 from nextsm.sbi.events import paired_paths
+from nextsm.sbi.sampling import TrainingSet
 
-__all__ = ["ESTIMATOR_FORMAT", "load_estimator", "save_estimator"]
+__all__ = ["ESTIMATOR_FORMAT", "load_estimator", "load_training_set", "save_estimator", "save_training_set"]
+
+_SET_FIELDS = ("x", "theta", "y", "log_r_xz", "t_xz")
 
 ESTIMATOR_FORMAT = "nextsm-sbi-estimator"
 _VERSION = 1
@@ -112,3 +123,50 @@ def load_estimator(path: str | os.PathLike[str]) -> Estimator:
         members.append(module)
     return Estimator(members, method=meta["method"], parameter_names=meta["theta"]["names"],
                      observable_names=meta["observables"], card=meta.get("card", {}))
+
+
+def _npz_path(path: str | os.PathLike[str]) -> Path:
+    base = Path(path)
+    return base if base.suffix == ".npz" else base.with_name(base.name + ".npz")
+
+
+def save_training_set(data: TrainingSet, path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` to ``path.npz`` (plain arrays, no pickle; ``event`` only if set); returns the path."""
+    npath = _npz_path(path)
+    arrays: dict[str, np.ndarray] = {name: np.asarray(getattr(data, name)) for name in _SET_FIELDS}
+    arrays["sample_weight"] = np.asarray(data.sample_weight)
+    arrays["theta_ref"] = np.asarray(data.theta_ref)
+    if data.event is not None:
+        arrays["event"] = np.asarray(data.event, dtype=np.int64)
+    np.savez(npath, **arrays)
+    return npath
+
+
+def load_training_set(path: str | os.PathLike[str]) -> TrainingSet:
+    """Read a training set written by :func:`save_training_set` or an older file without ``event`` (module
+    docstring); ``allow_pickle=False``."""
+    npath = _npz_path(path)
+    try:
+        with np.load(npath, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError) as exc:
+        raise EstimatorFormatError(f"cannot read training-set arrays ({exc})", path=str(npath)) from None
+    for name in _SET_FIELDS:
+        if name not in arrays:
+            raise EstimatorFormatError("array missing", path=str(npath), field=name)
+    n = arrays["x"].shape[0]
+    for name in (*_SET_FIELDS, "sample_weight", "event"):
+        if name in arrays and arrays[name].shape[:1] != (n,):
+            raise EstimatorFormatError(f"has {arrays[name].shape[:1]} rows, expected {n}", path=str(npath),
+                                       field=name)
+    theta = arrays["theta"].astype(np.float64)
+    event = arrays.get("event")
+    if event is None:
+        warnings.warn(f"{npath}: training set without 'event' (written before event indices existed); the "
+                      "validation split falls back to rows, which is optimistic when rows share events",
+                      UserWarning, stacklevel=2)
+    return TrainingSet(arrays["x"].astype(np.float64), theta, arrays["y"].astype(np.float64),
+                       arrays["log_r_xz"].astype(np.float64), arrays["t_xz"].astype(np.float64),
+                       arrays["sample_weight"].astype(np.float64) if "sample_weight" in arrays else np.ones(n),
+                       arrays["theta_ref"].astype(np.float64) if "theta_ref" in arrays else np.zeros(theta.shape[1]),
+                       event=None if event is None else event.astype(np.int64))

@@ -56,7 +56,7 @@ Labels: ``y = 1`` for events from the numerator θ, ``y = 0`` from the reference
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -101,6 +101,11 @@ class TrainingSet:
         Per-row weight (1 for unweighted sets), ``(n,)``.
     theta_ref:
         The reference hypothesis ``(p,)``.
+    event:
+        Index of the source event of every row ``(n,)`` (keyword-only), or ``None`` if unknown.  The
+        augmented samplers reuse an event in many rows (at different θ, in both classes), so the training
+        splits validation by these indices (:func:`~nextsm.sbi.training.train_member`); ``-1`` marks a row
+        with no source event (each such row counts as its own event).
     """
 
     x: FloatArray
@@ -110,6 +115,14 @@ class TrainingSet:
     t_xz: FloatArray
     sample_weight: FloatArray
     theta_ref: FloatArray
+    event: NDArray[np.int64] | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.event is not None:
+            event = np.asarray(self.event, dtype=np.int64)
+            if event.shape != (len(self),):
+                raise SBIError(f"parameter 'event' must have shape ({len(self)},), got {event.shape}")
+            object.__setattr__(self, "event", event)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -118,7 +131,11 @@ class TrainingSet:
         """A bootstrap replica (rows drawn with replacement), for ensemble members."""
         idx = rng.integers(0, len(self), len(self))
         return TrainingSet(self.x[idx], self.theta[idx], self.y[idx], self.log_r_xz[idx], self.t_xz[idx],
-                           self.sample_weight[idx], self.theta_ref)
+                           self.sample_weight[idx], self.theta_ref, event=_take(self.event, idx))
+
+
+def _take(event: NDArray[np.int64] | None, idx: NDArray[np.int64]) -> NDArray[np.int64] | None:
+    return None if event is None else event[idx]
 
 
 def weight_matrix(events: WeightedEvents, theta: ArrayLike, *, chunk_size: int = 200_000) -> FloatArray:
@@ -444,12 +461,16 @@ def _rows(events: WeightedEvents, idx: NDArray[np.int64], theta: FloatArray, the
     log_r, t = _joint(events, idx, coeff, coeff_grad, _as_theta(theta_ref, m.n_parameters))
     n = idx.shape[0]
     return TrainingSet(events.x[idx], theta, np.full(n, y), log_r, t,
-                       np.ones(n) if weight is None else weight, theta_ref)
+                       np.ones(n) if weight is None else weight, theta_ref, event=idx.astype(np.int64))
 
 
 def _concat(parts: list[TrainingSet]) -> TrainingSet:
+    """Rows of ``parts`` in order; event indices kept if any part has them (``-1`` for the others)."""
+    event = None
+    if any(p.event is not None for p in parts):
+        event = np.concatenate([np.full(len(p), -1, dtype=np.int64) if p.event is None else p.event for p in parts])
     return TrainingSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                         ("x", "theta", "y", "log_r_xz", "t_xz", "sample_weight")), parts[0].theta_ref)
+                         ("x", "theta", "y", "log_r_xz", "t_xz", "sample_weight")), parts[0].theta_ref, event=event)
 
 
 def ratio_training_set(events: WeightedEvents, theta: ArrayLike, n_per_theta: int, rng: np.random.Generator,
@@ -463,7 +484,8 @@ def ratio_training_set(events: WeightedEvents, theta: ArrayLike, n_per_theta: in
     :func:`sample_events` (``method``, ``min_acceptance``: rejection where it is cheaper, else the inverse
     CDF).  The inverse CDF builds the weight matrix ``theta_chunk`` rows at a time (memory
     ``8 · theta_chunk · N`` bytes, not ``8 · n_θ · N``: 10⁴ θ at 10⁶ events would need 80 GB at once); the
-    draws do not depend on ``theta_chunk``.
+    draws do not depend on ``theta_chunk``.  ``event`` holds the source event of every row (both classes):
+    an event is typically reused in many rows, which the training's event-level validation split respects.
     """
     m = events.morphing
     th = _as_theta(theta, m.n_parameters)
@@ -481,7 +503,11 @@ def ratio_training_set(events: WeightedEvents, theta: ArrayLike, n_per_theta: in
 
 def score_training_set(events: WeightedEvents, n_samples: int, rng: np.random.Generator, *,
                        theta_ref: ArrayLike | None = None, method: str = "auto") -> TrainingSet:
-    """Unweighted rows from p(x|θ_ref) with the joint score at θ_ref (SALLY; MadMiner's ``sample_train_local``)."""
+    """Unweighted rows from p(x|θ_ref) with the joint score at θ_ref (SALLY; MadMiner's ``sample_train_local``).
+
+    ``event`` holds the source event of every row; with ``n_samples`` comparable to the number of events
+    (or larger) events repeat, and the training's event-level validation split keeps the repeats together.
+    """
     m = events.morphing
     ref = np.zeros(m.n_parameters) if theta_ref is None else _as_theta(theta_ref, m.n_parameters)[0]
     idx = sample_events(events, ref[None, :], n_samples, rng, method=method)[0]
@@ -492,7 +518,8 @@ def weighted_ratio_set(events: WeightedEvents, theta: ArrayLike, *, theta_ref: A
     """Weighted rows: event i at θ_i (``theta`` ``(N, p)``, one draw per event) in both classes.
 
     Class 1 carries :math:`N w_i(\\theta_i)/\\sigma(\\theta_i)`, class 0 :math:`N w_i(\\theta_{\\rm ref})/\\sigma(\\theta_{\\rm ref})`;
-    the weighted cross-entropy is then an unbiased estimate of the one on unweighted samples.
+    the weighted cross-entropy is then an unbiased estimate of the one on unweighted samples.  Every event is
+    in two rows (``event`` = its index in both).
     """
     m = events.morphing
     n = len(events)

@@ -9,7 +9,13 @@ with ``create_graph=True`` only for the methods that need it (ALICES, CASCAL, RA
 
 Procedure: a seeded validation split, Adam with an exponential learning-rate decay from ``lr`` to
 ``lr_final``, early stopping after ``patience`` epochs without a better validation loss, the best epoch's
-weights restored.  Network initialisation happens inside :func:`torch.random.fork_rng`, seeded from the
+weights restored.  The validation split is by *events* whenever the rows carry their source event
+(:attr:`~nextsm.sbi.sampling.TrainingSet.event`, filled by every sampler of :mod:`nextsm.sbi.sampling`): the
+augmented samples reuse each event in many rows (at different θ, in both classes, in bootstrap replicas),
+and a row split would put the same event on both sides, so the validation loss would follow the training
+loss and early stopping would never see the over-fit.  Whole events are held out until
+``validation_fraction`` of the rows is reached; no event is on both sides.  Rows without an event index
+(hand-built sets, old files) fall back to the row split.  Network initialisation happens inside :func:`torch.random.fork_rng`, seeded from the
 numpy generator, so the global torch RNG is untouched.
 """
 
@@ -22,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
 from nextsm.sbi._torch import torch_generator
@@ -39,7 +45,10 @@ from nextsm.sbi.estimators.ratio import MorphingAwareRatio, ParametrizedRatio
 from nextsm.sbi.estimators.score import ScoreNet
 from nextsm.sbi.sampling import TrainingSet
 
-__all__ = ["TrainConfig", "TrainHistory", "build_member", "train_estimator", "train_member"]
+__all__ = ["VALIDATION_SPLITS", "TrainConfig", "TrainHistory", "build_member", "train_estimator", "train_member",
+           "validation_split"]
+
+VALIDATION_SPLITS = ("auto", "events", "rows")
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,10 @@ class TrainConfig:
         Weight of the score term (ALICES, CASCAL, RASCAL).
     validation_fraction, patience:
         Held-out share of rows and early-stopping patience in epochs.
+    validation_split:
+        ``"auto"`` (default): by events where the rows carry an event index, else by rows; ``"events"``
+        (an error without an event index) or ``"rows"`` (the pre-event-index behaviour: optimistic when rows
+        share events).
     morphing_aware:
         Use :class:`~nextsm.sbi.estimators.MorphingAwareRatio` (needs ``xsec_form``) instead of a
         parametrised MLP on (x, θ).  The ``component_regression`` method always uses it.
@@ -80,6 +93,7 @@ class TrainConfig:
     alpha: float = 1.0
     validation_fraction: float = 0.2
     patience: int = 6
+    validation_split: str = "auto"
     morphing_aware: bool = False
     theta_prior: tuple[float, float] = (-1.0, 1.0)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +103,7 @@ class TrainConfig:
                   "batch_size": self.batch_size >= 1, "lr": self.lr > 0, "lr_final": 0 < self.lr_final <= self.lr,
                   "weight_decay": self.weight_decay >= 0, "alpha": self.alpha >= 0,
                   "validation_fraction": 0 < self.validation_fraction < 1, "patience": self.patience >= 1,
+                  "validation_split": self.validation_split in VALIDATION_SPLITS,
                   "theta_prior": len(self.theta_prior) == 2 and self.theta_prior[0] < self.theta_prior[1]}
         for name, ok in checks.items():
             if not ok:
@@ -97,12 +112,15 @@ class TrainConfig:
 
 @dataclass
 class TrainHistory:
-    """Per-epoch training and validation losses, the best epoch and the wall time."""
+    """Per-epoch training and validation losses, the best epoch, the wall time and the split used
+    (``"events"`` or ``"rows"``, with the number of held-out events, 0 for the row split)."""
 
     train: list[float] = field(default_factory=list)
     validation: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    split: str = "rows"
+    n_validation_events: int = 0
 
 
 def _stats(v: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +150,41 @@ def build_member(method: str, data: TrainingSet, config: TrainConfig, *,
     th_mean, th_std = _stats(data.theta)
     return ParametrizedRatio(n_x, n_theta, config.hidden, config.activation, x_mean=x_mean, x_std=x_std,
                              theta_mean=th_mean, theta_std=th_std, theta_ref=data.theta_ref)
+
+
+def validation_split(data: TrainingSet, rows: NDArray[np.int64], fraction: float, rng: np.random.Generator, *,
+                     mode: str = "auto") -> tuple[NDArray[np.int64], NDArray[np.int64], str, int]:
+    """``(train_rows, validation_rows, split, n_validation_events)`` of the usable ``rows``.
+
+    Row split: a random ``fraction`` of ``rows``.  Event split (``mode="events"``, or ``"auto"`` with
+    ``data.event`` set): the source events of ``rows`` in random order are held out whole until their rows
+    reach ``fraction`` of ``rows``; rows with event ``-1`` count as single-row events.  Both sides are
+    non-empty; no event is on both sides.
+    """
+    if mode not in VALIDATION_SPLITS:
+        raise SBIError(f"parameter 'mode' must be one of {VALIDATION_SPLITS}, got {mode!r}")
+    if mode == "events" and data.event is None:
+        raise SBIError("validation_split='events' needs rows with an event index (TrainingSet.event is None)")
+    rows = rng.permutation(rows)
+    n_val = max(1, round(fraction * rows.size))
+    if mode == "rows" or data.event is None:
+        return rows[n_val:], rows[:n_val], "rows", 0
+    key = data.event[rows]
+    lone = key < 0
+    if lone.any():  # rows without a source event: one event each, ids beyond the real ones
+        key = key.copy()
+        key[lone] = int(max(key.max(), -1)) + 1 + np.arange(int(lone.sum()))
+    uniq, inverse = np.unique(key, return_inverse=True)
+    if uniq.size < 2:
+        raise SBIError(f"parameter 'data': the {rows.size} usable rows come from a single event, an event-level "
+                       "validation split is impossible (validation_split='rows' forces the row split)")
+    order = rng.permutation(uniq.size)
+    filled = np.cumsum(np.bincount(inverse, minlength=uniq.size)[order])
+    k = min(max(int(np.searchsorted(filled, n_val, side="left")) + 1, 1), uniq.size - 1)
+    held = np.zeros(uniq.size, dtype=bool)
+    held[order[:k]] = True
+    val = held[inverse]
+    return rows[~val], rows[val], "events", k
 
 
 def _batch_loss(method: str, model: nn.Module, t: dict[str, torch.Tensor], idx: torch.Tensor, alpha: float,
@@ -167,9 +220,8 @@ def train_member(method: str, model: nn.Module, data: TrainingSet, config: Train
     rows = np.flatnonzero(finite)
     if rows.size < 4:
         raise SBIError("parameter 'data' has fewer than 4 usable rows")
-    rows = rng.permutation(rows)
-    n_val = max(1, round(config.validation_fraction * rows.size))
-    val_rows, train_rows = rows[:n_val], rows[n_val:]
+    train_rows, val_rows, split, n_val_events = validation_split(data, rows, config.validation_fraction, rng,
+                                                                 mode=config.validation_split)
     t = {"x": torch.tensor(data.x, dtype=torch.float32), "theta": torch.tensor(data.theta, dtype=torch.float32),
          "y": torch.tensor(data.y, dtype=torch.float32),
          "r": torch.tensor(np.nan_to_num(data.log_r_xz), dtype=torch.float32),
@@ -185,7 +237,7 @@ def train_member(method: str, model: nn.Module, data: TrainingSet, config: Train
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gamma = (config.lr_final / config.lr) ** (1.0 / max(config.epochs - 1, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
-    history = TrainHistory()
+    history = TrainHistory(split=split, n_validation_events=n_val_events)
     best, best_state, stale = np.inf, None, 0
     for epoch in range(config.epochs):
         model.train()
@@ -249,6 +301,7 @@ def train_estimator(method: str, data: TrainingSet, config: TrainConfig, rng: np
     card = {"method": method, "config": {**asdict(config), "hidden": list(config.hidden)},
             "n_rows": len(data), "resample": bool(resample and n_members > 1),
             "histories": [{"train": h.train, "validation": h.validation, "best_epoch": h.best_epoch,
-                           "seconds": h.seconds} for h in histories]}
+                           "seconds": h.seconds, "split": h.split, "n_validation_events": h.n_validation_events}
+                          for h in histories]}
     return Estimator(members, method=method, parameter_names=parameter_names, observable_names=observable_names,
                      card=card)
