@@ -149,20 +149,25 @@ def _histogram_limits(axis: np.ndarray, feats: dict, bins: dict, w_ref: np.ndarr
 
 
 def _train_alices(train, thetas: np.ndarray, n_per_theta: int, epochs: int, xform: np.ndarray,
-                  rng: np.random.Generator, names: dict, seconds: dict) -> dict:
+                  rng: np.random.Generator, names: dict, seconds: dict,
+                  which: tuple[str, ...] = ("alices", "alices_ma")) -> dict:
     """Plain ALICES (3 bootstrap members) and morphing-aware ALICES (1 member) on unweighted rows."""
     from nextsm.sbi.sampling import ratio_training_set
     from nextsm.sbi.training import TrainConfig, train_estimator
 
-    t0 = time.perf_counter()
-    alices = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng), TrainConfig(epochs=epochs),
-                             rng, n_members=3, **names)
-    seconds["alices (3 members)"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    alices_ma = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
-                                TrainConfig(epochs=epochs, morphing_aware=True), rng, xsec_form=xform, **names)
-    seconds["alices_ma"] = time.perf_counter() - t0
-    return {"alices": alices, "alices_ma": alices_ma}
+    out = {}
+    if "alices" in which:
+        t0 = time.perf_counter()
+        out["alices"] = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
+                                        TrainConfig(epochs=epochs), rng, n_members=3, **names)
+        seconds["alices (3 members)"] = time.perf_counter() - t0
+    if "alices_ma" in which:
+        t0 = time.perf_counter()
+        out["alices_ma"] = train_estimator("alices", ratio_training_set(train, thetas, n_per_theta, rng),
+                                           TrainConfig(epochs=epochs, morphing_aware=True), rng, xsec_form=xform,
+                                           **names)
+        seconds["alices_ma"] = time.perf_counter() - t0
+    return out
 
 
 def _member_intervals(axis: np.ndarray, lr_members: np.ndarray, ll_of) -> dict:
@@ -219,11 +224,15 @@ def _reference_variation(est_a, est_b, test, pts_check: np.ndarray) -> dict:
 
 
 def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
-           epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False) -> dict:
+           epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False,
+           only: str | None = None) -> dict:
     """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
 
     ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
-    CPU time: the run on a loaded machine)."""
+    CPU time: the run on a loaded machine). ``only`` ("alices" or "alices_ma") trains just that ALICES
+    variant, signal only: no SALLY, regression, reference variation, classifier tests or S+B; the
+    observable histograms are kept as the benchmark and every estimator is also recalibrated on the
+    training half."""
     from nextsm.sbi import composition, diagnostics
     from nextsm.sbi.component_regression import component_training_set
     from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
@@ -247,20 +256,27 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     sigma_c = np.linalg.solve(train.morphing.matrix, train.benchmark_weights.sum(axis=0))
     xform = xsec_quadratic_form(train.morphing, sigma_c)
     seconds: dict = {}
-    t0 = time.perf_counter()
-    sally = train_estimator("sally", score_training_set(train, min(50_000, 4 * len(train)), rng),
-                            TrainConfig(epochs=epochs), rng, **names)
-    seconds["sally"] = time.perf_counter() - t0
+    sally = None
+    if only is None:
+        t0 = time.perf_counter()
+        sally = train_estimator("sally", score_training_set(train, min(50_000, 4 * len(train)), rng),
+                                TrainConfig(epochs=epochs), rng, **names)
+        seconds["sally"] = time.perf_counter() - t0
     thetas = rng.uniform(axis[0], axis[-1], (n_theta, 2))  # the training prior covers the scan grid
     ests: dict = {}
-    if not lean:
+    if only is not None:
+        out["only"] = only
+        lean, backgrounds = True, []
+        ests.update(_train_alices(train, thetas, n_per_theta, epochs, xform, rng, names, seconds, which=(only,)))
+    elif not lean:
         ests.update(_train_alices(train, thetas, n_per_theta, epochs, xform, rng, names, seconds))
     creg_cfg = TrainConfig(epochs=5 * epochs, patience=8, theta_prior=(float(axis[0]), float(axis[-1])))
-    t0 = time.perf_counter()
-    creg = train_estimator("component_regression", component_training_set(train), creg_cfg, rng, xsec_form=xform,
-                           n_members=members, **names)
-    seconds[f"component_regression ({members} members)"] = time.perf_counter() - t0
-    ests["component_regression"] = creg
+    if only is None:
+        t0 = time.perf_counter()
+        creg = train_estimator("component_regression", component_training_set(train), creg_cfg, rng,
+                               xsec_form=xform, n_members=members, **names)
+        seconds[f"component_regression ({members} members)"] = time.perf_counter() - t0
+        ests["component_regression"] = creg
     ref_b = np.array([0.1, 0.05])
     if not lean:
         creg_b = train_estimator("component_regression", component_training_set(train, theta_ref=ref_b), creg_cfg,
@@ -284,7 +300,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         lr_members = est.log_ratio_members(test.x, pts)  # one evaluation per estimator (the slow step of ALICES)
         lr = lr_members.mean(axis=0)
         res[name] = _intervals(axis, ll_raw(lr))
-        if est.kind == "morphing_aware" or len(train) <= 10_000:  # an independent calibration sample: the train half
+        if est.kind == "morphing_aware" or len(train) <= 10_000 or only is not None:  # an independent calibration sample: the train half
             recal = diagnostics.expectation(est.log_ratio(train.x, pts), w_train_ref)
             res[f"{name}_recalibrated"] = _intervals(axis, ll_raw(diagnostics.recalibrate(lr, recal)))
         res[f"{name}_asimov_calibrated"] = _intervals(axis, ll_self(lr))
@@ -300,18 +316,19 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         res["diagnostics"]["reference_variation"] = {
             "alices": _reference_variation(ests["alices"], alices_b, test, check),
             "component_regression": _reference_variation(creg, creg_b, test, check)}
-    # the Asimov half's own MC fluctuation: MLE shift of the SALLY-linearised likelihood, in σ
-    t_hat = sally.score(test.x)
-    fisher = (t_hat * w_true[:, None]).T @ t_hat
-    shift = np.linalg.solve(fisher, w_true @ t_hat)
-    res["diagnostics"]["asimov_mc_shift_in_sigma"] = (shift / np.sqrt(np.diag(np.linalg.inv(fisher)))).tolist()
+    if sally is not None:  # the Asimov half's own MC fluctuation: MLE shift of the SALLY-linearised likelihood, in σ
+        t_hat = sally.score(test.x)
+        fisher = (t_hat * w_true[:, None]).T @ t_hat
+        shift = np.linalg.solve(fisher, w_true @ t_hat)
+        res["diagnostics"]["asimov_mc_shift_in_sigma"] = (shift / np.sqrt(np.diag(np.linalg.inv(fisher)))).tolist()
     res["diagnostics"]["asimov_ess"] = float(w_true.sum() ** 2 / (w_true**2).sum())
     res["diagnostics"]["asimov_expected_events"] = float(w_true.sum())
     weights_grid = test.weights(pts)
     w_ref = test.weights(zero)[0]
-    feats = {"sally": sally.score(test.x), "q_cos_delta_plus": test.x[:, [col["q_cos_delta_plus"]]],
-             "mt_lvbb": test.x[:, [col["mt_lvbb"]]],
+    feats = {"q_cos_delta_plus": test.x[:, [col["q_cos_delta_plus"]]], "mt_lvbb": test.x[:, [col["mt_lvbb"]]],
              "q_cos_delta_plus_x_mt_lvbb": test.x[:, [col["q_cos_delta_plus"], col["mt_lvbb"]]]}
+    if sally is not None:
+        feats = {"sally": sally.score(test.x), **feats}
     bins = {"sally": 8, "q_cos_delta_plus": 10, "mt_lvbb": 10, "q_cos_delta_plus_x_mt_lvbb": [6, 6]}
     res.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_true, lumi))
     out["signal"] = res
@@ -498,6 +515,8 @@ def main() -> None:
     lim.add_argument("--n-per-theta", type=int, default=200)
     lim.add_argument("--members", type=int, default=5, help="ensemble size of the morphing-aware regression")
     lim.add_argument("--lean", action="store_true", help="skip ALICES, reference variation and classifier tests")
+    lim.add_argument("--only", choices=("alices", "alices_ma"), default=None,
+                     help="signal only, just this ALICES variant (results key limits_<only>)")
     lim.add_argument("--out", type=Path, default=None, help="also write the full result JSON here")
     args = parser.parse_args()
     if args.part == "asimov-noise":
@@ -522,11 +541,14 @@ def main() -> None:
 
         res = limits(args.signal, args.background, args.lumi, args.seed,
                      {"signal": parse(args.grid), "signal+background": parse(args.grid_sb)}, args.epochs,
-                     args.n_theta, args.n_per_theta, args.members, args.lean)
+                     args.n_theta, args.n_per_theta, args.members, args.lean, args.only)
         if args.out is not None:
             args.out.write_text(json.dumps(res))
-        _update_results("limits", res)
-        figures(res)
+        if args.only:
+            _update_results(f"limits_{args.only}", res)
+        else:
+            _update_results("limits", res)
+            figures(res)
     print(json.dumps(_summary(res), indent=1))
 
 
