@@ -539,15 +539,19 @@ class _Core:
         expected = np.asarray(self.model.expected_actualdata(pars), dtype=float)
         worst = int(np.argmin(expected))
         if expected[worst] < 0.0:
-            config = self.model.config
-            start = 0
-            for channel in config.channels:
-                nbins = int(config.channel_nbins[channel])
-                if worst < start + nbins:
-                    break
-                start += nbins
+            channel, start = max(((c, s) for c, s in self.main_bin_offsets().items() if s <= worst),
+                                 key=lambda item: item[1])
             raise UnphysicalFitError(f"workspace '{self.name}': {what} ends at a negative expected count, "
                                      f"{expected[worst]:.4g} in channel '{channel}' bin {worst - start}")
+
+    def main_bin_offsets(self) -> dict[str, int]:
+        """Index of each channel's first bin in pyhf's main data (pyhf's channel order)."""
+        config = self.model.config
+        offsets, start = {}, 0
+        for channel in config.channels:
+            offsets[channel] = start
+            start += int(config.channel_nbins[channel])
+        return offsets
 
     def _setup(self, mu: float, signal: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[tuple[float, float]]]:
         init = self.init.copy()
@@ -785,11 +789,7 @@ class HistFactoryModel(StatisticalModel):
         Asimov data)."""
         key = self._key(data)
         core = self._core
-        config = core.model.config
-        offsets, start = {}, 0
-        for channel in config.channels:
-            offsets[channel] = start
-            start += int(config.channel_nbins[channel])
+        offsets = core.main_bin_offsets()
         index = np.array([offsets[b.channel] + b.bin for b in self.layout.signal_bins], dtype=int)
         with _backend(core.backend):
             _, pars = core.background_fit(key)
