@@ -57,6 +57,21 @@ def test_cache_round_trip_is_identical(tiny_database, tmp_path):
                 assert ta.grids[key].layout == tb.grids[key].layout
 
 
+def test_cache_hit_reports_the_path_it_was_asked_for(tiny_database, tmp_path):
+    """An identical copy at another path shares the cache entry but keeps its own path."""
+    import shutil
+    copy = tmp_path / "elsewhere" / "db"
+    shutil.copytree(tiny_database, copy)
+    info = []
+    first = load_database(tiny_database, cache_root=tmp_path / "c", info=info)
+    second = load_database(copy, cache_root=tmp_path / "c", info=info)
+    third = load_database(copy, cache_root=tmp_path / "c", info=info)
+    assert first.content_hash == second.content_hash
+    assert [i.from_cache for i in info][2]
+    assert first.path == str(tiny_database)
+    assert second.path == third.path == str(copy)
+
+
 def test_cache_invalidated_when_a_file_changes(tiny_database, tmp_path):
     load_database(tiny_database, cache_root=tmp_path / "c")
     path = tiny_database / "8TeV/CMS/TEST-EM-01-eff/SR1/dataInfo.txt"

@@ -183,7 +183,9 @@ def load_cached(db_path: Path, root: Path) -> Database | None:
         return None
     if meta.get("format") != FORMAT or meta.get("content_hash") != content_hash:
         return None
-    return _from_json(meta, np.asarray(data))
+    # Entries are shared by content: the same archive at another path (a copy, a mount) hits the
+    # entry built from the first one, so report the path this load was asked for.
+    return _from_json({**meta, "path": str(db_path)}, np.asarray(data))
 
 
 def store(db: Database, db_path: Path, root: Path) -> Path:
