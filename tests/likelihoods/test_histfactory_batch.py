@@ -41,3 +41,44 @@ def test_batched_profile_refuses_the_numpy_backend(database, database_source):
     numpy_model = HistFactoryModel.from_analysis(analysis, "SRee_bkgonly.json", database_source)
     with pytest.raises(LikelihoodError, match="backend='jax'"):
         numpy_model.batched_profile("observed")
+
+
+def test_two_pass_solve_equals_one_full_pass(model):
+    rng = np.random.default_rng(11)
+    s = rng.uniform(0.0, 20.0, (10, model.n_regions)) * np.logspace(0, 2.5, 10)[:, None]
+    one = model.batched_profile("observed", batch=10, short_iterations=None)(s)
+    two = model.batched_profile("observed", batch=10, short_iterations=1, retry_batch=3)(s)
+    np.testing.assert_array_equal(two.converged, one.converged)
+    np.testing.assert_allclose(two.nll, one.nll, rtol=0, atol=1e-6)
+
+
+def test_second_pass_solves_exactly_the_unconverged_rows_in_small_batches(model):
+    """The first pass (faked: rows 1, 4, 5 and 8 unconverged) hands only those rows to the full pass."""
+    fit = model.batched_profile("observed", batch=10, short_iterations=1, retry_batch=3)
+    s = np.arange(1.0, 11.0)[:, None] * np.ones((10, model.n_regions))
+    bad = np.array([1, 4, 5, 8])
+    calls = []
+
+    def short(padded):
+        decrement = np.where(np.isin(padded[:, 0], s[bad, 0]), 1.0, 0.0)
+        return np.full(len(padded), -1.0), decrement, np.ones(len(padded))
+
+    def full(padded):
+        calls.append(padded[:, 0].copy())
+        return -padded[:, 0], np.zeros(len(padded)), np.ones(len(padded))
+
+    fit._short, fit._solve = short, full
+    result = fit(s)
+    assert [len(c) for c in calls] == [3, 3]  # 4 rows in padded batches of 3
+    np.testing.assert_array_equal(np.concatenate(calls)[:4], s[bad, 0])
+    expected = np.full(10, -1.0)
+    expected[bad] = -s[bad, 0]
+    np.testing.assert_array_equal(result.nll, expected)
+    assert result.converged.all()
+
+
+def test_batched_profile_checks_its_pass_options(model):
+    with pytest.raises(LikelihoodError, match="short_iterations"):
+        model.batched_profile("observed", short_iterations=0)
+    with pytest.raises(LikelihoodError, match="retry_batch"):
+        model.batched_profile("observed", retry_batch=0)

@@ -27,6 +27,12 @@ error of ≲10⁻⁶ on q), or a non-finite value, is reported as not converged 
 end point with a negative expected count in some bin (its NLL is set to NaN): pyhf's Poisson term of an empty
 bin is −λ, which rewards λ → −∞ (see :meth:`~nextsm.likelihoods.histfactory._Core.check_physical`).
 
+*Two passes.*  Most hypotheses converge in far fewer iterations than the slowest of a chunk: on
+ATLAS-SUSY-2018-16 ``EWKinos`` (217 free parameters) 91 % of them reach the tolerance in 10 iterations, and
+those agree with 40 iterations to 3·10⁻⁷ in q.  So every chunk is first solved with ``short_iterations``,
+and only the rows left unconverged are solved again from the start with ``iterations``, in small padded
+batches (``retry_batch``); this halves the cost of a label (16 s → 7 s per 100 hypotheses there).
+
 The result never exceeds the starting point's NLL, and on the converged hypotheses it agrees with SLSQP to
 ≲10⁻⁵ in q or is *lower* (a better minimum); see docs/surrogates.md for the measurements.
 """
@@ -68,23 +74,31 @@ class BatchedProfile:
     key:
         The data set: ``"observed"``, ``"apriori"``, ``"asimov:observed"`` or ``"asimov:apriori"``.
     iterations:
-        Quasi-Newton iterations per call.
+        Quasi-Newton iterations of the full pass.
     batch:
-        Hypotheses per compiled call; shorter batches are padded (one compilation per model).
+        Hypotheses per compiled call of the first pass; shorter batches are padded (one compilation per model).
     tolerance:
         Largest Newton decrement counted as converged.
+    short_iterations:
+        Iterations of the first pass (module docstring, *Two passes*); ``None`` or ``>= iterations``: one pass.
+    retry_batch:
+        Hypotheses per compiled call of the full pass over the rows the first pass left unconverged.
     """
 
     def __init__(self, core: _Core, key: str, *, iterations: int = 40, batch: int = 100,
-                 tolerance: float = 1e-6) -> None:
+                 tolerance: float = 1e-6, short_iterations: int | None = 10, retry_batch: int = 16) -> None:
         if core.backend != "jax":
             raise LikelihoodError(f"workspace '{core.name}': batched fits need backend='jax', "
                                   f"the model has {core.backend!r}")
-        if iterations < 1 or batch < 1:
-            raise LikelihoodError(f"parameters 'iterations' and 'batch' must be >= 1, got {iterations}, {batch}")
+        if iterations < 1 or batch < 1 or retry_batch < 1:
+            raise LikelihoodError(f"parameters 'iterations', 'batch' and 'retry_batch' must be >= 1, got "
+                                  f"{iterations}, {batch}, {retry_batch}")
+        if short_iterations is not None and short_iterations < 1:
+            raise LikelihoodError(f"parameter 'short_iterations' must be >= 1 or None, got {short_iterations}")
         self.core = core
         self.key = key
         self.batch = batch
+        self.retry_batch = retry_batch
         self.tolerance = tolerance
         self.background_nll, pars = core.background_fit(key)
         fixed = np.array(core.fixed, dtype=bool)
@@ -94,6 +108,8 @@ class BatchedProfile:
         base[core.poi_index] = 1.0
         self._base = base
         self._solve = self._compile(iterations)
+        two_pass = short_iterations is not None and short_iterations < iterations
+        self._short = self._compile(short_iterations) if two_pass else None  # type: ignore[arg-type]
 
     def _compile(self, iterations: int) -> Any:
         """The solver for this data set: the model's shared program (:func:`_program`) with its arguments bound."""
@@ -126,26 +142,37 @@ class BatchedProfile:
         from nextsm.likelihoods.histfactory import _backend
 
         sig = np.atleast_2d(np.asarray(signals, dtype=float))
-        n = sig.shape[0]
-        nll = np.empty(n)
-        decrement = np.empty(n)
-        lowest = np.empty(n)
         with _backend("jax"):
-            for start in range(0, n, self.batch):
-                chunk = sig[start:start + self.batch]
-                padded = np.zeros((self.batch, sig.shape[1]))
-                padded[:len(chunk)] = chunk
-                values, dec, low = self._solve(padded)
-                nll[start:start + len(chunk)] = np.asarray(values)[:len(chunk)]
-                decrement[start:start + len(chunk)] = np.asarray(dec)[:len(chunk)]
-                lowest[start:start + len(chunk)] = np.asarray(low)[:len(chunk)]
-        physical = lowest >= 0.0
-        nll[~physical] = np.nan
-        converged = np.isfinite(nll) & np.isfinite(decrement) & (decrement <= self.tolerance) & physical
+            if self._short is None:
+                nll, converged = self._run(self._solve, sig, self.batch)
+            else:
+                nll, converged = self._run(self._short, sig, self.batch)
+                retry = np.flatnonzero(~converged)
+                if retry.size:
+                    nll[retry], converged[retry] = self._run(self._solve, sig[retry], self.retry_batch)
         zero = ~np.any(sig != 0.0, axis=1)
         nll[zero] = self.background_nll
         converged[zero] = True
         return BatchResult(nll, converged)
+
+    def _run(self, solve: Any, sig: NDArray[np.float64], batch: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """``(nll, converged)`` of ``solve`` over ``sig`` in padded batches of ``batch`` rows."""
+        n = sig.shape[0]
+        nll = np.empty(n)
+        decrement = np.empty(n)
+        lowest = np.empty(n)
+        for start in range(0, n, batch):
+            chunk = sig[start:start + batch]
+            padded = np.zeros((batch, sig.shape[1]))
+            padded[:len(chunk)] = chunk
+            values, dec, low = solve(padded)
+            nll[start:start + len(chunk)] = np.asarray(values)[:len(chunk)]
+            decrement[start:start + len(chunk)] = np.asarray(dec)[:len(chunk)]
+            lowest[start:start + len(chunk)] = np.asarray(low)[:len(chunk)]
+        physical = lowest >= 0.0
+        nll[~physical] = np.nan
+        converged = np.isfinite(nll) & np.isfinite(decrement) & (decrement <= self.tolerance) & physical
+        return nll, converged
 
 
 def _program(core: _Core, free_index: tuple[int, ...], iterations: int) -> Any:
