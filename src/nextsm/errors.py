@@ -10,10 +10,12 @@ from __future__ import annotations
 __all__ = [
     "DatabaseError",
     "DatabaseNotFoundError",
+    "FailedFitError",
     "LikelihoodError",
     "MissingWorkspaceError",
     "NextsmError",
     "UnitError",
+    "UnphysicalFitError",
 ]
 
 
@@ -66,6 +68,11 @@ class LikelihoodError(NextsmError, ValueError):
 class UnphysicalFitError(LikelihoodError):
     """A profile fit ended where an expected event count is negative: pyhf's Poisson term of an empty bin,
     :math:`-\\lambda`, then grows without bound, so the 'likelihood' there is meaningless."""
+
+
+class FailedFitError(LikelihoodError):
+    """A profile fit did not converge (pyhf's optimiser reported failure, e.g. SLSQP's 'Inequality
+    constraints incompatible')."""
 
 
 class MissingWorkspaceError(LikelihoodError):

@@ -418,3 +418,14 @@ def test_an_unphysical_label_is_nan_not_a_huge_negative_q():
 
     model = HistFactoryModel(_spec_that_can_go_negative(), DICT_ENTRY, False, name="negative.json")
     assert np.isnan(_physical_nll(model, np.array([1.0, 2.0, 3.0]), "observed"))
+
+
+def test_a_failed_fit_is_named_and_its_label_is_nan():
+    from nextsm.errors import FailedFitError
+    from nextsm.surrogates.labels import _physical_nll
+
+    model = HistFactoryModel(tiny_spec(), DICT_ENTRY, False, name="tiny.json", maxiter=1)
+    signal = np.array([5.0, 20.0, 3.0])
+    with pytest.raises(FailedFitError, match=r"tiny\.json.*failed"):
+        model.nll(1.0, signal)
+    assert np.isnan(_physical_nll(model, signal, "observed"))

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nextsm.errors import LikelihoodError, MissingWorkspaceError, UnphysicalFitError
+from nextsm.errors import FailedFitError, LikelihoodError, MissingWorkspaceError, UnphysicalFitError
 from nextsm.likelihoods.base import DATA_KINDS, DataKind, FitResult, StatisticalModel, as_signal_batch
 
 if TYPE_CHECKING:
@@ -519,7 +519,7 @@ class _Core:
                 return_fitted_val=True, do_stitch=True, **self.fit_options,
             )
         except pyhf.exceptions.FailedMinimization as exc:
-            raise LikelihoodError(f"workspace '{self.name}': the fit {what} on '{key}' data failed "
+            raise FailedFitError(f"workspace '{self.name}': the fit {what} on '{key}' data failed "
                                   f"({getattr(exc.result, 'message', exc)})") from None
         value = 0.5 * float(twice_nll)
         if not np.isfinite(value):
@@ -581,7 +581,7 @@ class _Core:
         fixed[self.poi_index] = True
         try:
             return self._fit(key, init, bounds, fixed, f"at mu_SIG = {mu:g}")[0]
-        except UnphysicalFitError:
+        except (UnphysicalFitError, FailedFitError):
             # once more from the background-only optimum (the batched solver's start), which is physical
             start = self.background_fit(key)[1].copy()
             start[self.yield_index] = signal

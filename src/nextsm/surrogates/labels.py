@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nextsm.errors import NextsmError, UnphysicalFitError
+from nextsm.errors import FailedFitError, NextsmError, UnphysicalFitError
 from nextsm.surrogates.network import EXCLUDED_B, VARIANTS
 
 if TYPE_CHECKING:
@@ -166,10 +166,11 @@ class Labeller:
 
 
 def _physical_nll(view: HistFactoryModel, signal: NDArray[np.float64], data: str) -> float:
-    """−ln L(μ = 1) by SLSQP, or NaN where every fit ends at a negative expected count (an unusable label)."""
+    """−ln L(μ = 1) by SLSQP, or NaN (an unusable label, dropped in training) where every fit ends at a negative
+    expected count or fails to converge."""
     try:
         return float(view.nll(1.0, signal[None, :], data=data)[0])  # type: ignore[arg-type]
-    except UnphysicalFitError:
+    except (UnphysicalFitError, FailedFitError):
         return float("nan")
 
 
