@@ -37,55 +37,52 @@ import numpy as np
 _ONE_XLA_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
-def _pyhf_limits(surrogate: str, shapes: list[tuple[int, list[float]]], backend: str, cache: str) -> int:
-    """Append ``{"k", "obs", "exp"}`` per shape to ``cache``; return how many were done."""
+def _exact_model(surrogate: str, backend: str):  # type: ignore[no-untyped-def]
+    """The surrogate's workspace as a :class:`HistFactoryModel` (one XLA thread)."""
     os.environ.setdefault("XLA_FLAGS", _ONE_XLA_THREAD)
     from nextsm.database import DatabaseSource, load_database
     from nextsm.likelihoods.histfactory import HistFactoryModel
     from nextsm.surrogates.io import load
 
-    net = load(surrogate)
+    card = load(surrogate).card
     db = load_database()
     with DatabaseSource(db.path) as source:
-        model = HistFactoryModel.from_analysis(db.analysis(net.card["analysis"]), net.card["workspace"], source,
-                                               backend=backend)
-        for n, (k, s) in enumerate(shapes):
-            sig = np.array([s])
-            t0 = time.perf_counter()
-            obs = float(model.upper_limit(sig)[0])
-            exp = float(model.upper_limit(sig, expected="apriori")[0])
-            with open(cache, "a") as handle:
-                handle.write(json.dumps({"k": k, "obs": obs, "exp": exp}) + "\n")
-            print(f"  pyhf limits of shape {k} ({n + 1}/{len(shapes)} here) in {time.perf_counter() - t0:.1f} s",
-                  flush=True)
+        return HistFactoryModel.from_analysis(db.analysis(card["analysis"]), card["workspace"], source,
+                                              backend=backend)
+
+
+def _append(cache: str, rows: list[tuple[int, float, float]]) -> None:
+    with open(cache, "a") as handle:
+        for k, obs, exp in rows:
+            handle.write(json.dumps({"k": k, "obs": float(obs), "exp": float(exp)}) + "\n")
+
+
+def _pyhf_limits(surrogate: str, shapes: list[tuple[int, list[float]]], backend: str, cache: str) -> int:
+    """Append ``{"k", "obs", "exp"}`` per shape to ``cache``; return how many were done."""
+    model = _exact_model(surrogate, backend)
+    for n, (k, s) in enumerate(shapes):
+        sig = np.array([s])
+        t0 = time.perf_counter()
+        _append(cache, [(k, model.upper_limit(sig)[0], model.upper_limit(sig, expected="apriori")[0])])
+        print(f"  pyhf limits of shape {k} ({n + 1}/{len(shapes)} here) in {time.perf_counter() - t0:.1f} s",
+              flush=True)
     return len(shapes)
 
 
 def _batched_limits(surrogate: str, shapes: list[tuple[int, list[float]]], cache: str, group: int) -> int:
     """:func:`_pyhf_limits` with :class:`BatchedHistFactoryModel`: ``group`` shapes per batched limit."""
-    os.environ.setdefault("XLA_FLAGS", _ONE_XLA_THREAD)
-    from nextsm.database import DatabaseSource, load_database
-    from nextsm.likelihoods.histfactory import HistFactoryModel
     from nextsm.likelihoods.histfactory_batched_model import BatchedHistFactoryModel
-    from nextsm.surrogates.io import load
 
-    net = load(surrogate)
-    db = load_database()
-    with DatabaseSource(db.path) as source:
-        exact = HistFactoryModel.from_analysis(db.analysis(net.card["analysis"]), net.card["workspace"], source,
-                                               backend="jax")
-        model = BatchedHistFactoryModel(exact, batch=min(group, 100))
-        for start in range(0, len(shapes), group):
-            part = shapes[start:start + group]
-            sig = np.array([s for _, s in part])
-            t0 = time.perf_counter()
-            obs = model.upper_limit(sig)
-            exp = model.upper_limit(sig, expected="apriori")
-            with open(cache, "a") as handle:
-                for (k, _), o, e in zip(part, obs, exp, strict=True):
-                    handle.write(json.dumps({"k": k, "obs": float(o), "exp": float(e)}) + "\n")
-            print(f"  batched pyhf limits of {len(part)} shapes ({start + len(part)}/{len(shapes)}) in "
-                  f"{time.perf_counter() - t0:.1f} s; SLSQP re-fits so far {model.fallbacks}", flush=True)
+    model = BatchedHistFactoryModel(_exact_model(surrogate, "jax"), batch=min(group, 100))
+    for start in range(0, len(shapes), group):
+        part = shapes[start:start + group]
+        sig = np.array([s for _, s in part])
+        t0 = time.perf_counter()
+        obs = model.upper_limit(sig)
+        exp = model.upper_limit(sig, expected="apriori")
+        _append(cache, [(k, o, e) for (k, _), o, e in zip(part, obs, exp, strict=True)])
+        print(f"  batched pyhf limits of {len(part)} shapes ({start + len(part)}/{len(shapes)}) in "
+              f"{time.perf_counter() - t0:.1f} s; SLSQP re-fits so far {model.fallbacks}", flush=True)
     return len(shapes)
 
 

@@ -50,6 +50,25 @@ def test_minimize_mu_is_bounded_and_exact():
     np.testing.assert_allclose(fit.muhat, np.clip(x, 0, 2), atol=1e-8)
 
 
+def test_minimize_mu_bracket_start_is_only_a_starting_point():
+    """A small first bound grows until it holds the minimum; the result equals the default bracket's."""
+    x = np.array([0.3, 2.5, 40.0, 1e5])
+    model = GaussianCount(x)
+    calls = []
+
+    class Counting(GaussianCount):
+        def nll(self, mu, signal, *, data="observed"):
+            calls.append(np.max(mu))
+            return super().nll(mu, signal, data=data)
+
+    fit = minimize_mu(Counting(x), np.ones((4, 1)), hi_start=np.array([0.01, 0.1, 1.0, 1.0]))
+    np.testing.assert_allclose(fit.muhat, x, atol=1e-6, rtol=1e-9)
+    np.testing.assert_allclose(fit.nll_min, minimize_mu(model, np.ones((4, 1))).nll_min, atol=1e-12)
+    assert calls[0] <= 1.0  # the first trial uses the given start, not 10
+    with pytest.raises(LikelihoodError, match="hi_start"):
+        minimize_mu(model, np.ones((4, 1)), hi_start=0.0)
+
+
 @pytest.mark.parametrize("x", [-1.0, 0.0, 0.3, 2.5, 40.0, 1e5])
 def test_single_hypothesis_zoom_matches_the_batch_search(x):
     """One hypothesis takes the batched zoom, a batch the golden-section search: same minimum."""

@@ -91,6 +91,7 @@ def minimize_mu(
     data: DataKind = "observed",
     mu_bounds: tuple[float, float | None] = (0.0, None),
     xtol: float = _FIT_XTOL,
+    hi_start: ArrayLike | None = None,
 ) -> FitResult:
     """Bounded minimisation of the profiled NLL in μ, for all hypotheses at once.
 
@@ -116,6 +117,9 @@ def minimize_mu(
         ``(lo, hi)``; ``hi=None`` means "find it".
     xtol:
         Absolute tolerance on μ relative to the size of the bracket.
+    hi_start:
+        First trial upper bound (above ``lo``) when ``hi=None``, a scalar or one per hypothesis; default 10.
+        A model whose fits are slow far beyond the data's sensitivity passes the scale of μ it expects.
     """
     sig = as_signal_batch(signal, model.n_regions)
     n_hyp = sig.shape[0]
@@ -128,7 +132,12 @@ def minimize_mu(
 
     lo = np.full(n_hyp, float(lo_bound))
     if hi_bound is None:
-        hi = np.maximum(lo + 10.0, 10.0)
+        if hi_start is None:
+            hi = np.maximum(lo + 10.0, 10.0)
+        else:
+            hi = lo + _mu_vector(hi_start, n_hyp, "hi_start")
+            if not np.all(hi > lo):
+                raise LikelihoodError("parameter 'hi_start' must be positive")
         f_hi, f_in = _pair(model, sig, data, hi, lo + 0.9 * (hi - lo))
         grow = f_hi < f_in
         while np.any(grow):
