@@ -43,42 +43,55 @@ def test_batched_profile_refuses_the_numpy_backend(database, database_source):
         numpy_model.batched_profile("observed")
 
 
-def test_two_pass_solve_equals_one_full_pass(model):
+def test_passes_equal_one_long_pass(model):
+    from nextsm.likelihoods.histfactory_batch import FINE_STEPS, FitPass
+
     rng = np.random.default_rng(11)
     s = rng.uniform(0.0, 20.0, (10, model.n_regions)) * np.logspace(0, 2.5, 10)[:, None]
-    one = model.batched_profile("observed", batch=10, short_iterations=None)(s)
-    two = model.batched_profile("observed", batch=10, short_iterations=1, retry_batch=3)(s)
-    np.testing.assert_array_equal(two.converged, one.converged)
-    np.testing.assert_allclose(two.nll, one.nll, rtol=0, atol=1e-6)
+    one = model.batched_profile("observed", passes=(FitPass(40, 10),))(s)
+    three = model.batched_profile("observed", passes=(FitPass(1, 10), FitPass(40, 3), FitPass(60, 2, FINE_STEPS)))(s)
+    np.testing.assert_array_equal(three.converged, one.converged)
+    np.testing.assert_allclose(three.nll, one.nll, rtol=0, atol=1e-6)
 
 
-def test_second_pass_solves_exactly_the_unconverged_rows_in_small_batches(model):
-    """The first pass (faked: rows 1, 4, 5 and 8 unconverged) hands only those rows to the full pass."""
-    fit = model.batched_profile("observed", batch=10, short_iterations=1, retry_batch=3)
+def test_later_passes_solve_exactly_the_unconverged_rows_in_small_batches(model):
+    """Faked passes: rows 1, 4, 5, 8 are unconverged after the first; the second pass (batches of 3) lowers rows 1
+    and 4 but leaves 4 unconverged and does worse on 5; the third sees rows 4, 5 and 8 only."""
+    from nextsm.likelihoods.histfactory_batch import FitPass
+
+    fit = model.batched_profile("observed", passes=(FitPass(1, 10), FitPass(1, 3), FitPass(1, 2)))
     s = np.arange(1.0, 11.0)[:, None] * np.ones((10, model.n_regions))
-    bad = np.array([1, 4, 5, 8])
-    calls = []
+    calls: list[list[float]] = [[], []]
 
-    def short(padded):
-        decrement = np.where(np.isin(padded[:, 0], s[bad, 0]), 1.0, 0.0)
-        return np.full(len(padded), -1.0), decrement, np.ones(len(padded))
+    def first(padded):
+        bad = np.isin(padded[:, 0], [2.0, 5.0, 6.0, 9.0])
+        return np.full(len(padded), -1.0), np.where(bad, 1.0, 0.0), np.ones(len(padded))
 
-    def full(padded):
-        calls.append(padded[:, 0].copy())
-        return -padded[:, 0], np.zeros(len(padded)), np.ones(len(padded))
+    def second(padded):
+        calls[0].extend(padded[:, 0])
+        value = np.where(padded[:, 0] == 6.0, 5.0, -padded[:, 0])
+        return value, np.where(padded[:, 0] == 2.0, 0.0, 1.0), np.ones(len(padded))
 
-    fit._short, fit._solve = short, full
+    def third(padded):
+        calls[1].extend(padded[:, 0])
+        return np.full(len(padded), -100.0), np.zeros(len(padded)), np.ones(len(padded))
+
+    fit._solvers = [first, second, third]
     result = fit(s)
-    assert [len(c) for c in calls] == [3, 3]  # 4 rows in padded batches of 3
-    np.testing.assert_array_equal(np.concatenate(calls)[:4], s[bad, 0])
+    assert len(calls[0]) == 6
+    assert calls[0][:4] == [2.0, 5.0, 6.0, 9.0]
+    assert len(calls[1]) == 4
+    assert calls[1][:3] == [5.0, 6.0, 9.0]
     expected = np.full(10, -1.0)
-    expected[bad] = -s[bad, 0]
+    expected[1] = -2.0
+    expected[[4, 5, 8]] = -100.0
     np.testing.assert_array_equal(result.nll, expected)
     assert result.converged.all()
 
 
-def test_batched_profile_checks_its_pass_options(model):
-    with pytest.raises(LikelihoodError, match="short_iterations"):
-        model.batched_profile("observed", short_iterations=0)
-    with pytest.raises(LikelihoodError, match="retry_batch"):
-        model.batched_profile("observed", retry_batch=0)
+def test_batched_profile_checks_its_passes(model):
+    from nextsm.likelihoods.histfactory_batch import FitPass
+
+    for bad in [(), (FitPass(0, 10),), (FitPass(5, 0),), (FitPass(5, 10, ()),)]:
+        with pytest.raises(LikelihoodError, match="passes"):
+            model.batched_profile("observed", passes=bad)

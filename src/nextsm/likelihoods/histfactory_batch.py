@@ -27,11 +27,15 @@ error of ≲10⁻⁶ on q), or a non-finite value, is reported as not converged 
 end point with a negative expected count in some bin (its NLL is set to NaN): pyhf's Poisson term of an empty
 bin is −λ, which rewards λ → −∞ (see :meth:`~nextsm.likelihoods.histfactory._Core.check_physical`).
 
-*Two passes.*  Most hypotheses converge in far fewer iterations than the slowest of a chunk: on
-ATLAS-SUSY-2018-16 ``EWKinos`` (217 free parameters) 91 % of them reach the tolerance in 10 iterations, and
-those agree with 40 iterations to 3·10⁻⁷ in q.  So every chunk is first solved with ``short_iterations``,
-and only the rows left unconverged are solved again from the start with ``iterations``, in small padded
-batches (``retry_batch``); this halves the cost of a label (16 s → 7 s per 100 hypotheses there).
+*Passes.*  Most hypotheses converge in far fewer iterations than the slowest of a chunk, and a few need much
+shorter steps (a Newton step that runs an expected count below zero is rejected at every length in
+:data:`STEPS`, so the solver stalls at its start).  So the rows go through :data:`PASSES`: every row gets a short
+pass; the rows left unconverged are solved again from the start with more iterations in small padded batches,
+and the rest once more with many iterations and the step lengths of :data:`FINE_STEPS`; a later pass's value is
+kept where it is lower.  On ATLAS-SUSY-2018-16 ``EWKinos`` (217 free parameters) 91 % of the rows converge in
+the first 10 iterations, agreeing with 40 iterations to 3·10⁻⁷ in q (16 s → 7 s per 100 hypotheses); on
+``Sleptons`` the fine last pass brings 3 of the 5 % that 40 or 250 iterations with :data:`STEPS` leave stalled
+to convergence, at minima up to Δq = 400 below the stalled values (there SLSQP had to do them, 3–20 s each).
 
 The result never exceeds the starting point's NLL, and on the converged hypotheses it agrees with SLSQP to
 ≲10⁻⁵ in q or is *lower* (a better minimum); see docs/surrogates.md for the measurements.
@@ -50,9 +54,26 @@ from nextsm.errors import LikelihoodError
 if TYPE_CHECKING:
     from nextsm.likelihoods.histfactory import _Core
 
-__all__ = ["BatchResult", "BatchedProfile"]
+__all__ = ["FINE_STEPS", "PASSES", "STEPS", "BatchResult", "BatchedProfile", "FitPass"]
 
-_STEPS = (1.0, 0.5, 0.2, 0.05)
+#: step lengths tried along each quasi-Newton direction (all evaluated together)
+STEPS = (1.0, 0.5, 0.2, 0.05)
+#: step lengths of the last pass, for rows whose Newton steps leave the physical region
+FINE_STEPS = (1.0, 0.5, 0.2, 0.05, 1e-2, 1e-3, 1e-4, 1e-5)
+
+
+@dataclass(frozen=True)
+class FitPass:
+    """One pass of :class:`BatchedProfile`: ``iterations`` quasi-Newton steps with step lengths ``steps``,
+    compiled for ``batch`` rows per call."""
+
+    iterations: int
+    batch: int
+    steps: tuple[float, ...] = STEPS
+
+
+#: the default passes (module docstring, *Passes*)
+PASSES = (FitPass(10, 100), FitPass(40, 16), FitPass(200, 8, FINE_STEPS))
 
 
 @dataclass(frozen=True)
@@ -73,32 +94,28 @@ class BatchedProfile:
         :meth:`HistFactoryModel.batched_profile <nextsm.likelihoods.histfactory.HistFactoryModel.batched_profile>`.
     key:
         The data set: ``"observed"``, ``"apriori"``, ``"asimov:observed"`` or ``"asimov:apriori"``.
-    iterations:
-        Quasi-Newton iterations of the full pass.
+    passes:
+        The passes (:class:`FitPass`, module docstring); default :data:`PASSES`.
     batch:
-        Hypotheses per compiled call of the first pass; shorter batches are padded (one compilation per model).
+        If given, the rows per compiled call of the first pass (replaces ``passes[0].batch``).
     tolerance:
         Largest Newton decrement counted as converged.
-    short_iterations:
-        Iterations of the first pass (module docstring, *Two passes*); ``None`` or ``>= iterations``: one pass.
-    retry_batch:
-        Hypotheses per compiled call of the full pass over the rows the first pass left unconverged.
     """
 
-    def __init__(self, core: _Core, key: str, *, iterations: int = 40, batch: int = 100,
-                 tolerance: float = 1e-6, short_iterations: int | None = 10, retry_batch: int = 16) -> None:
+    def __init__(self, core: _Core, key: str, *, passes: tuple[FitPass, ...] | None = None, batch: int | None = None,
+                 tolerance: float = 1e-6) -> None:
         if core.backend != "jax":
             raise LikelihoodError(f"workspace '{core.name}': batched fits need backend='jax', "
                                   f"the model has {core.backend!r}")
-        if iterations < 1 or batch < 1 or retry_batch < 1:
-            raise LikelihoodError(f"parameters 'iterations', 'batch' and 'retry_batch' must be >= 1, got "
-                                  f"{iterations}, {batch}, {retry_batch}")
-        if short_iterations is not None and short_iterations < 1:
-            raise LikelihoodError(f"parameter 'short_iterations' must be >= 1 or None, got {short_iterations}")
+        passes = PASSES if passes is None else tuple(passes)
+        if batch is not None and passes:
+            passes = (FitPass(passes[0].iterations, batch, passes[0].steps), *passes[1:])
+        if not passes or any(p.iterations < 1 or p.batch < 1 or not p.steps for p in passes):
+            raise LikelihoodError(f"parameter 'passes' needs at least one pass, each with iterations >= 1, "
+                                  f"batch >= 1 and some steps, got {passes}")
         self.core = core
         self.key = key
-        self.batch = batch
-        self.retry_batch = retry_batch
+        self.passes = passes
         self.tolerance = tolerance
         self.background_nll, pars = core.background_fit(key)
         fixed = np.array(core.fixed, dtype=bool)
@@ -107,12 +124,11 @@ class BatchedProfile:
         base = np.array(pars, dtype=float)
         base[core.poi_index] = 1.0
         self._base = base
-        self._solve = self._compile(iterations)
-        two_pass = short_iterations is not None and short_iterations < iterations
-        self._short = self._compile(short_iterations) if two_pass else None  # type: ignore[arg-type]
+        self._arguments = self._prepare()
+        self._solvers = [self._compile(p) for p in passes]
 
-    def _compile(self, iterations: int) -> Any:
-        """The solver for this data set: the model's shared program (:func:`_program`) with its arguments bound."""
+    def _prepare(self) -> tuple[Any, Any, Any, Any]:
+        """``(data, base, x0, B0)`` of this data set: the start of every fit (module docstring)."""
         import jax
         import jax.numpy as jnp
 
@@ -133,8 +149,12 @@ class BatchedProfile:
         with _backend("jax"):
             h0 = jax.jit(jax.hessian(nll))(x0, base0)
         b0 = jnp.linalg.inv(h0 + 1e-9 * jnp.eye(x0.size))
-        program = _program(core, tuple(int(i) for i in self._free), iterations)
-        base = jnp.asarray(self._base)
+        return data, jnp.asarray(self._base), x0, b0
+
+    def _compile(self, fit_pass: FitPass) -> Any:
+        """The solver of one pass: the model's shared program (:func:`_program`) with this data set bound."""
+        program = _program(self.core, tuple(int(i) for i in self._free), fit_pass.iterations, fit_pass.steps)
+        data, base, x0, b0 = self._arguments
         return lambda signals: program(signals, data, base, x0, b0)
 
     def __call__(self, signals: NDArray[np.float64]) -> BatchResult:
@@ -143,13 +163,14 @@ class BatchedProfile:
 
         sig = np.atleast_2d(np.asarray(signals, dtype=float))
         with _backend("jax"):
-            if self._short is None:
-                nll, converged = self._run(self._solve, sig, self.batch)
-            else:
-                nll, converged = self._run(self._short, sig, self.batch)
+            nll, converged = self._run(self._solvers[0], sig, self.passes[0].batch)
+            for solve, fit_pass in zip(self._solvers[1:], self.passes[1:], strict=True):
                 retry = np.flatnonzero(~converged)
-                if retry.size:
-                    nll[retry], converged[retry] = self._run(self._solve, sig[retry], self.retry_batch)
+                if not retry.size:
+                    break
+                value, ok = self._run(solve, sig[retry], fit_pass.batch)
+                take = ~(value >= nll[retry])  # lower, or the old value is NaN
+                nll[retry[take]], converged[retry[take]] = value[take], ok[take]
         zero = ~np.any(sig != 0.0, axis=1)
         nll[zero] = self.background_nll
         converged[zero] = True
@@ -175,12 +196,12 @@ class BatchedProfile:
         return nll, converged
 
 
-def _program(core: _Core, free_index: tuple[int, ...], iterations: int) -> Any:
+def _program(core: _Core, free_index: tuple[int, ...], iterations: int, step_lengths: tuple[float, ...]) -> Any:
     """``solve(signals, data, base, x0, b0) -> (nll, decrement, lowest expected count)``, vmapped over the rows of ``signals`` and
-    compiled once per model, free-parameter set and iteration count (cached on ``core``, so the four data
-    sets of a surrogate share one compilation)."""
+    compiled once per model, free-parameter set, iteration count and step lengths (cached on ``core``, so the
+    four data sets of a surrogate share one compilation)."""
     cache = core.batched_programs
-    key = (free_index, iterations)
+    key = (free_index, iterations, tuple(step_lengths))
     if key in cache:
         return cache[key]
     import jax
@@ -189,7 +210,7 @@ def _program(core: _Core, free_index: tuple[int, ...], iterations: int) -> Any:
     free = jnp.asarray(free_index)
     lo = jnp.asarray([core.bounds[i][0] for i in free_index])
     hi = jnp.asarray([core.bounds[i][1] for i in free_index])
-    steps = jnp.asarray(_STEPS)
+    steps = jnp.asarray(step_lengths)
     yields = jnp.asarray(core.yield_index)
     model = core.model
     eye = jnp.eye(len(free_index))
