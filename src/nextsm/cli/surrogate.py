@@ -158,6 +158,44 @@ def with_reference_points_inside(network: Any) -> Any:
     return dataclasses.replace(network, card={**network.card, "reference_points": ref})
 
 
+@surrogate.command("continue")
+@click.argument("labels_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@database_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="New training-set folder (the source is not modified).")
+@click.option("--variant", type=click.Choice(["observed", "apriori", "asimov_observed", "asimov_apriori"]),
+              default="observed", show_default=True)
+@click.option("--neighbours", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Starts per hypothesis: the optima of this many nearest hypotheses.")
+@click.option("--sweeps", type=click.IntRange(min=1), default=2, show_default=True)
+def continue_command(labels_folder: Path, database_path: str | None, out: Path, variant: str, neighbours: int,
+                     sweeps: int) -> None:
+    """Re-fit every hypothesis of LABELS_FOLDER from its neighbours' optima and keep the lowest minimum
+    (for workspaces whose profile has several minima; nextsm.surrogates.continuation)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nextsm.database import DatabaseSource, load_database
+    from nextsm.likelihoods.histfactory import HistFactoryModel
+    from nextsm.surrogates.continuation import continue_labels, write_continued
+    from nextsm.surrogates.labels import load_labels
+    from nextsm.surrogates.network import VARIANTS
+
+    data = load_labels(labels_folder)
+    db = load_database(database_path)
+    with DatabaseSource(db.path) as source:
+        model = HistFactoryModel.from_analysis(db.analysis(data.meta["analysis"]), data.meta["file"], source,
+                                               backend="jax")
+    column = VARIANTS.index(variant)
+    with Progress(TextColumn(f"[bold]continuing {data.meta['analysis']}/{data.meta['file']} ({variant})"),
+                  BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("fits", total=len(data.signals) * (1 + neighbours))
+        result = continue_labels(model, data.signals, data.labels[:, column], variant, neighbours=neighbours,
+                                 sweeps=sweeps, progress=lambda k: bar.advance(task, k))
+    write_continued(labels_folder, out, variant, result, {"neighbours": neighbours, "sweeps": sweeps})
+    click.echo(f"{result.improved} of {len(result.q)} labels lowered (by up to {result.largest_decrease:.3g} in q); "
+               f"{result.fits} fits, {result.failed_fits} failed; written to {out}")
+
+
 @surrogate.command("baseline")
 @click.argument("labels_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @database_option

@@ -394,6 +394,39 @@ class HistFactoryModel(StatisticalModel):
                 out[h] = self._core.fixed_fit(key, float(mu_v[h]), sig[h])
         return out
 
+    def profile_fit(self, signal: ArrayLike, *, data: DataKind = "observed",
+                    start: ArrayLike | None = None) -> tuple[float, NDArray[np.float64]]:
+        """``(-ln L, θ̂)`` at μ = 1 for one hypothesis, θ̂ the full pyhf parameter vector, SLSQP started at ``start``.
+
+        ``start`` is a parameter vector in pyhf's order (e.g. the θ̂ of a neighbouring hypothesis); its
+        signal-yield and μ entries are replaced by this hypothesis'.  Default: pyhf's suggested initial values.
+        Used to continue fits across hypotheses where the profile has several minima
+        (:mod:`nextsm.surrogates.continuation`).
+
+        Raises
+        ------
+        nextsm.errors.FailedFitError, nextsm.errors.UnphysicalFitError
+            As the other fits; no retry from another start.
+        """
+        sig = as_signal_batch(signal, self.n_regions)
+        if sig.shape[0] != 1:
+            raise LikelihoodError(f"parameter 'signal' must hold one hypothesis, got {sig.shape[0]}")
+        core = self._core
+        init, bounds = core._setup(1.0, sig[0])
+        if start is not None:
+            given = np.asarray(start, dtype=float)
+            if given.shape != init.shape:
+                raise LikelihoodError(f"parameter 'start' has shape {given.shape}, expected {init.shape}")
+            given = given.copy()
+            given[core.yield_index] = sig[0]
+            given[core.poi_index] = 1.0
+            init = np.clip(given, [lo for lo, _ in bounds], [hi for _, hi in bounds])
+        bounds[core.poi_index] = (1.0, 1.0)
+        fixed = list(core.fixed)
+        fixed[core.poi_index] = True
+        with _backend(core.backend):
+            return core._fit(self._key(data), init, bounds, fixed, "at mu_SIG = 1 (given start)")
+
     def fit(
         self,
         signal: ArrayLike,
