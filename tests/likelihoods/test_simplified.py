@@ -9,7 +9,7 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.special import gammaln
 from scipy.stats import norm
 
-import nextsm.likelihoods.simplified as simplified
+import nextsm.likelihoods.simplified_correlated as simplified_correlated
 from nextsm.errors import LikelihoodError
 from nextsm.likelihoods.limits import twice_delta_nll, upper_limit
 from nextsm.likelihoods.simplified import (
@@ -278,7 +278,7 @@ def all_models(rng, k=4):
 def test_batch_equals_loop(monkeypatch):
     rng = np.random.default_rng(21)
     # small chunks: the Newton profile is split over several chunks of hypotheses
-    monkeypatch.setattr(simplified, "_CHUNK_ELEMENTS", 64)
+    monkeypatch.setattr(simplified_correlated, "_CHUNK_ELEMENTS", 64)
     signal = rng.exponential(size=(13, 4)) * 3.0
     signal[2] = 0.0
     mu = rng.uniform(0.0, 3.0, size=13)
