@@ -82,7 +82,8 @@ def _batched_limits(surrogate: str, shapes: list[tuple[int, list[float]]], cache
         exp = model.upper_limit(sig, expected="apriori")
         _append(cache, [(k, o, e) for (k, _), o, e in zip(part, obs, exp, strict=True)])
         print(f"  batched pyhf limits of {len(part)} shapes ({start + len(part)}/{len(shapes)}) in "
-              f"{time.perf_counter() - t0:.1f} s; SLSQP re-fits so far {model.fallbacks}", flush=True)
+              f"{time.perf_counter() - t0:.1f} s; SLSQP re-fits so far {model.fallbacks}, fits without a physical "
+              f"minimum {model.unphysical}", flush=True)
     return len(shapes)
 
 

@@ -429,3 +429,27 @@ def test_a_failed_fit_is_named_and_its_label_is_nan():
     with pytest.raises(FailedFitError, match=r"tiny\.json.*failed"):
         model.nll(1.0, signal)
     assert np.isnan(_physical_nll(model, signal, "observed"))
+
+
+def test_batched_model_counts_a_point_without_physical_fit_as_excluded(monkeypatch):
+    """Both solvers unphysical -> −ln L = inf (excluded) and counted, also through an Asimov view."""
+    pytest.importorskip("jax")
+    from nextsm.errors import UnphysicalFitError
+    from nextsm.likelihoods.histfactory_batch import BatchResult
+    from nextsm.likelihoods.histfactory_batched_model import BatchedHistFactoryModel
+
+    exact = HistFactoryModel(tiny_spec(), DICT_ENTRY, False, name="tiny.json", backend="jax")
+    model = BatchedHistFactoryModel(exact)
+
+    def unphysical_profile(data):
+        return lambda signals: BatchResult(np.full(len(signals), np.nan), np.zeros(len(signals), dtype=bool))
+
+    def refuse(*args, **kwargs):
+        raise UnphysicalFitError("tiny.json: negative expected count")
+
+    monkeypatch.setattr(BatchedHistFactoryModel, "_profile", lambda self, data: unphysical_profile(data))
+    monkeypatch.setattr(HistFactoryModel, "nll", refuse)
+    out = model.nll(np.array([1.0, 2.0]), np.ones((2, 3)))
+    assert np.all(np.isinf(out))
+    model.asimov("observed").nll(1.0, np.ones(3))
+    assert (model.unphysical, model.fallbacks, model.unresolved) == (3, 3, 0)

@@ -52,14 +52,19 @@ class BatchedHistFactoryModel(StatisticalModel):
     Attributes
     ----------
     fallbacks:
-        How many hypotheses were re-fitted by SLSQP.
+        How many hypotheses were re-fitted by SLSQP (all three counts cover this model and its Asimov views).
     unresolved:
         How many kept the batched solver's unconverged value because SLSQP failed as well (an upper bound on
         the true −ln L at that point).
+    unphysical:
+        How many had no physical fit at all (both solvers end at a negative expected count, or SLSQP fails and
+        the batched fit is unphysical); their −ln L is ``inf``, i.e. such a (μ, s) counts as excluded.  On
+        ATLAS-SUSY-2018-16 ``EWKinos`` this happened while the μ̂ bracket grew far beyond the data's reach.
     """
 
     def __init__(self, model: HistFactoryModel, *, _asimov_of: DataKind | None = None,
-                 _profiles: dict[str, BatchedProfile] | None = None, **options: Any) -> None:
+                 _profiles: dict[str, BatchedProfile] | None = None, _counts: dict[str, int] | None = None,
+                 **options: Any) -> None:
         if model._core.backend != "jax":
             raise LikelihoodError(f"workspace '{model.name}': BatchedHistFactoryModel needs a model built with "
                                   f"backend='jax', not {model._core.backend!r}")
@@ -69,13 +74,25 @@ class BatchedHistFactoryModel(StatisticalModel):
         self._asimov_of = _asimov_of
         self._options = options
         self._profiles: dict[str, BatchedProfile] = {} if _profiles is None else _profiles
-        self.fallbacks = 0
-        self.unresolved = 0
+        #: shared with the Asimov views (counted over all data sets)
+        self._counts = {"fallbacks": 0, "unresolved": 0, "unphysical": 0} if _counts is None else _counts
         what = f"HistFactory workspace {model.name} ({self.n_regions} signal regions, pyhf jax, batched fits)"
         self.description = what if _asimov_of is None else f"{what}, Asimov data of '{_asimov_of}'"
 
     def __repr__(self) -> str:
         return f"BatchedHistFactoryModel({self.description})"
+
+    @property
+    def fallbacks(self) -> int:
+        return self._counts["fallbacks"]
+
+    @property
+    def unresolved(self) -> int:
+        return self._counts["unresolved"]
+
+    @property
+    def unphysical(self) -> int:
+        return self._counts["unphysical"]
 
     def _view(self, data: DataKind) -> tuple[HistFactoryModel, DataKind]:
         if data not in DATA_KINDS:
@@ -107,13 +124,15 @@ class BatchedHistFactoryModel(StatisticalModel):
         nll = result.nll.copy()
         view, kind = self._view(data)
         for h in np.flatnonzero(~result.converged):
-            self.fallbacks += 1
+            self._counts["fallbacks"] += 1
             try:
                 refit = float(view.nll(1.0, scaled[h][None, :], data=kind)[0])
             except (FailedFitError, UnphysicalFitError):
-                if not np.isfinite(nll[h]):
-                    raise
-                self.unresolved += 1
+                if np.isfinite(nll[h]):
+                    self._counts["unresolved"] += 1
+                else:  # no physical fit at all: treated as excluded (seen only far beyond the limits)
+                    nll[h] = np.inf
+                    self._counts["unphysical"] += 1
                 continue
             nll[h] = refit if not np.isfinite(nll[h]) else min(nll[h], refit)
         return nll
@@ -139,5 +158,6 @@ class BatchedHistFactoryModel(StatisticalModel):
         """The same model on the μ = 0 Asimov data of ``data``; shares the compiled fits."""
         if data not in DATA_KINDS:
             raise LikelihoodError(f"parameter 'data' must be one of {DATA_KINDS}, got {data!r}")
-        view = BatchedHistFactoryModel(self.model, _asimov_of=data, _profiles=self._profiles, **self._options)
+        view = BatchedHistFactoryModel(self.model, _asimov_of=data, _profiles=self._profiles, _counts=self._counts,
+                                       **self._options)
         return view
