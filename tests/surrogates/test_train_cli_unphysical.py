@@ -50,3 +50,15 @@ def test_more_than_five_percent_nan_labels_is_refused(tmp_path):
                                       "--epochs", "2", "--no-baseline"])
     assert result.exit_code != 0
     assert "11 of 200 hypotheses have no physical fit" in result.output
+
+
+def test_optimiser_and_loss_options_reach_the_card(tmp_path):
+    pytest.importorskip("torch")
+    folder = _label_folder(tmp_path, 0)
+    out = tmp_path / "net"
+    result = CliRunner().invoke(cli, ["surrogate", "train", str(folder), "--out", str(out), "--hidden", "8",
+                                      "--epochs", "2", "--reference-points", "5", "--no-baseline", "--lr", "5e-4",
+                                      "--weight-decay", "1e-3", "--q-scale", "20"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(out.with_suffix(".json").read_text())["card"]["training"]["settings"]
+    assert (settings["lr"], settings["weight_decay"], settings["q_scale"]) == (5e-4, 1e-3, 20.0)

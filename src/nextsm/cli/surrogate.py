@@ -89,6 +89,10 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
 @click.option("--patience", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="AdamW learning rate.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="AdamW decoupled weight decay.")
 @click.option("--q-scale", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="q_0 of the loss: squared absolute error for |q| << q_0, relative beyond (nextsm.surrogates.train).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
@@ -100,7 +104,8 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
                    "`nextsm surrogate labels`, or `nextsm surrogate baseline` for older folders).  Default: use it "
                    "if the folder has it.")
 def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
-                  seed: int, q_scale: float, threads: int, reference_points: int, baseline: bool | None) -> None:
+                  seed: int, lr: float, weight_decay: float, q_scale: float, threads: int, reference_points: int,
+                  baseline: bool | None) -> None:
     """Train a surrogate on a training set (the `torch` extra) and save it with its model card."""
     try:
         from nextsm.surrogates.train import train_surrogate
@@ -137,7 +142,8 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
             "monotonic": True, "monotonic_tolerance": 0.05,  # the accuracy target on |Δq|
             "reference_points": {"signal": ref_s.tolist(), "q": ref_q.tolist(), "atol": 0.5, "rtol": 0.05}}
     network, report = train_surrogate(signals, labels, hidden=widths, epochs=epochs, patience=patience,
-                                      ensemble=ensemble, seed=seed, q_scale=q_scale, progress=True, threads=threads,
+                                      ensemble=ensemble, seed=seed, lr=lr, weight_decay=weight_decay,
+                                      q_scale=q_scale, progress=True, threads=threads,
                                       name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
                                       card=card, baseline=data.baseline if baseline else None)
     network = with_reference_points_inside(network)
