@@ -73,3 +73,49 @@ def test_continuation_finds_the_lower_branch_of_2018_04(tmp_path, database_path)
     assert new[0, 0] == pytest.approx(10.87, abs=0.02)
     assert new[1, 0] == pytest.approx(q[1, 0], abs=1e-6)
     np.testing.assert_array_equal(new[:, 1:], q[:, 1:])
+
+
+class _TwoBranches:
+    """A stand-in model: −ln L = s₀ + s₁ − 0.5 b, where the branch b = 1 is found from pyhf's start only for
+    s₀ > 2.7 and otherwise only from a start on that branch (the 2018-04 situation, in one number)."""
+
+    n_regions = 2
+
+    def nll(self, mu, signal, *, data="observed"):
+        return np.zeros(np.atleast_2d(signal).shape[0])
+
+    def profile_fit(self, signal, *, data="observed", start=None):
+        branch = 1.0 if (start is not None and start[0] == 1.0) or signal[0] > 2.7 else 0.0
+        return float(signal[0] + signal[1] - 0.5 * branch), np.array([branch])
+
+
+def test_continuation_resumes_from_its_checkpoint(tmp_path):
+    from nextsm.surrogates.continuation import continue_labels
+
+    signals = np.column_stack([np.linspace(0.5, 4.0, 15), np.full(15, 1.0)])
+    q = 2.0 * signals.sum(axis=1) - 2.0 * (signals[:, 0] > 2.7) * 0.5
+    whole = continue_labels(_TwoBranches(), signals, q, "observed", neighbours=2, sweeps=20)
+    np.testing.assert_allclose(whole.q, 2.0 * signals.sum(axis=1) - 1.0)  # every label on the lower branch
+    assert whole.improved == np.sum(signals[:, 0] <= 2.7)
+
+    class StoppedError(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def interrupt(k):
+        calls["n"] += k
+        if calls["n"] == 23:
+            raise StoppedError
+
+    path = tmp_path / "state.npz"
+    with pytest.raises(StoppedError):
+        continue_labels(_TwoBranches(), signals, q, "observed", neighbours=2, sweeps=20, checkpoint=path, every=5,
+                        progress=interrupt)
+    assert path.exists()
+    resumed = continue_labels(_TwoBranches(), signals, q, "observed", neighbours=2, sweeps=20, checkpoint=path,
+                              every=5)
+    np.testing.assert_array_equal(resumed.q, whole.q)
+    assert (resumed.fits, resumed.sweeps, resumed.improved) == (whole.fits, whole.sweeps, whole.improved)
+    with pytest.raises(TrainingSetError, match="checkpoint of another"):
+        continue_labels(_TwoBranches(), signals, q + 1.0, "observed", neighbours=2, checkpoint=path)

@@ -179,7 +179,8 @@ def with_reference_points_inside(network: Any) -> Any:
 def continue_command(labels_folder: Path, database_path: str | None, out: Path, variant: str, neighbours: int,
                      sweeps: int) -> None:
     """Re-fit every hypothesis of LABELS_FOLDER from its neighbours' optima and keep the lowest minimum
-    (for workspaces whose profile has several minima; nextsm.surrogates.continuation)."""
+    (for workspaces whose profile has several minima; nextsm.surrogates.continuation).  Resumable: an interrupted
+    run continues from OUT.continue.npz."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nextsm.database import DatabaseSource, load_database
@@ -197,9 +198,12 @@ def continue_command(labels_folder: Path, database_path: str | None, out: Path, 
     with Progress(TextColumn(f"[bold]continuing {data.meta['analysis']}/{data.meta['file']} ({variant})"),
                   BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("fits", total=len(data.signals) * (1 + neighbours))
+        # progress is kept beside OUT, so an interrupted run resumes where it stopped
+        checkpoint = out.with_name(f"{out.name}.continue.npz")
         result = continue_labels(model, data.signals, data.labels[:, column], variant, neighbours=neighbours,
-                                 sweeps=sweeps, progress=lambda k: bar.advance(task, k))
+                                 sweeps=sweeps, progress=lambda k: bar.advance(task, k), checkpoint=checkpoint)
     write_continued(labels_folder, out, variant, result, {"neighbours": neighbours, "sweeps": sweeps})
+    checkpoint.unlink(missing_ok=True)
     click.echo(f"{result.improved} of {len(result.q)} labels lowered (by up to {result.largest_decrease:.3g} in q); "
                f"{result.fits} fits, {result.failed_fits} failed; written to {out}")
 

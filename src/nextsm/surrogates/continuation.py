@@ -20,6 +20,7 @@ A label only ever decreases: :math:`q_h^{new} = 2(\min(\mathrm{NLL}) - \mathrm{N
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -59,11 +60,13 @@ class ContinuationResult:
 
 
 def continue_labels(model: HistFactoryModel, signals: NDArray[np.float64], q: NDArray[np.float64], variant: str,
-                    *, neighbours: int = 4, sweeps: int = 2,
-                    progress: Callable[[int], None] | None = None) -> ContinuationResult:
+                    *, neighbours: int = 4, sweeps: int = 2, progress: Callable[[int], None] | None = None,
+                    checkpoint: str | os.PathLike[str] | None = None, every: int = 100) -> ContinuationResult:
     """The continuation pass (module docstring) over the labels ``q`` (H,) of ``variant`` of ``signals`` (H, N).
 
-    ``progress(k)`` is called after every k fits (for a progress bar).
+    ``progress(k)`` is called after every k fits (for a progress bar).  With ``checkpoint`` (an ``.npz`` path) the
+    state is saved there after about every ``every`` fits and at the end, and a run with the same inputs resumes
+    from it; a checkpoint of other inputs is refused.
     """
     if variant not in VARIANTS:
         raise TrainingSetError(f"parameter 'variant' must be one of {VARIANTS}, got {variant!r}")
@@ -72,59 +75,107 @@ def continue_labels(model: HistFactoryModel, signals: NDArray[np.float64], q: ND
     if sig.ndim != 2 or sig.shape[1] != model.n_regions or q.shape != (sig.shape[0],):
         raise TrainingSetError(f"signals {sig.shape} and labels {q.shape} do not match the model's "
                                f"{model.n_regions} regions")
-    if neighbours < 1 or sweeps < 1:
-        raise TrainingSetError(f"parameters 'neighbours' and 'sweeps' must be >= 1, got {neighbours}, {sweeps}")
+    if neighbours < 1 or sweeps < 1 or every < 1:
+        raise TrainingSetError(f"parameters 'neighbours', 'sweeps' and 'every' must be >= 1, got {neighbours}, "
+                               f"{sweeps}, {every}")
     key, data = _VIEWS[VARIANTS.index(variant)]
     view = model if key in ("observed", "apriori") else model.asimov(data)  # type: ignore[arg-type]
     background = float(view.nll(0.0, sig[:1] * 0.0, data=data)[0])  # type: ignore[arg-type]
-    best = background + 0.5 * q
-    pars: list[NDArray[np.float64] | None] = [None] * len(sig)
-    fits = failed = 0
+    live = np.flatnonzero(np.any(sig != 0.0, axis=1) & np.isfinite(q))
+    k = min(neighbours, len(live) - 1)
+    near = np.zeros((len(live), 0), dtype=int)
+    if k >= 1:
+        points = np.log1p(np.maximum(sig[live], 0.0))
+        _, index = cKDTree(points).query(points, k=k + 1)
+        near = live[index[:, 1:]]  # (L, k): drop the point itself
+    identity = _identity(sig, q, variant, neighbours)
+    state = _load_state(checkpoint, identity) if checkpoint is not None else None
+    if state is None:
+        state = {"best": background + 0.5 * q, "pars": None, "has_pars": np.zeros(len(sig), dtype=bool),
+                 "stage": 0, "position": 0, "visit": np.ones(len(live), dtype=bool),
+                 "changed": np.zeros(len(sig), dtype=bool), "fits": 0, "failed": 0}
+    best, has = state["best"], state["has_pars"]
+    pars = state["pars"]
+    since_save = 0
 
     def fit(h: int, start: NDArray[np.float64] | None) -> tuple[float, NDArray[np.float64]] | None:
-        nonlocal fits, failed
-        fits += 1
+        state["fits"] += 1
         if progress is not None:
             progress(1)
         try:
             return view.profile_fit(sig[h], data=data, start=start)  # type: ignore[arg-type]
         except (FailedFitError, UnphysicalFitError):
-            failed += 1
+            state["failed"] += 1
             return None
 
-    live = np.flatnonzero(np.any(sig != 0.0, axis=1) & np.isfinite(q))
-    for h in live:
-        found = fit(int(h), None)
-        if found is not None:
-            pars[h] = found[1]
-            best[h] = min(best[h], found[0])
-    k = min(neighbours, len(live) - 1)
-    if k < 1:
-        return ContinuationResult(2.0 * (best - background), 0, 0.0, fits, failed, 0)
-    tree = cKDTree(np.log1p(np.maximum(sig[live], 0.0)))
-    _, index = tree.query(np.log1p(np.maximum(sig[live], 0.0)), k=k + 1)
-    near = live[index[:, 1:]]  # (L, k): drop the point itself
-    visit = np.ones(len(live), dtype=bool)
-    done = 0
-    for _ in range(sweeps):
-        if not visit.any():
-            break
-        done += 1
-        changed = np.zeros(len(sig), dtype=bool)
-        for row in np.flatnonzero(visit):
+    while state["stage"] <= (sweeps if k >= 1 else 0):
+        rows = np.arange(len(live)) if state["stage"] == 0 else np.flatnonzero(state["visit"])
+        for row in rows[state["position"]:]:
             h = int(live[row])
-            for j in near[row]:
-                if pars[j] is None:
-                    continue
-                found = fit(h, pars[j])
-                if found is not None and found[0] < best[h] - _IMPROVEMENT:
-                    best[h], pars[h] = found
-                    changed[h] = True
-        visit = changed[near].any(axis=1)
+            before = state["fits"]
+            if state["stage"] == 0:
+                found = fit(h, None)
+                if found is not None:
+                    if pars is None:
+                        pars = state["pars"] = np.full((len(sig), found[1].size), np.nan)
+                    pars[h], has[h] = found[1], True
+                    best[h] = min(best[h], found[0])
+            else:
+                for j in near[row]:
+                    if not has[j]:
+                        continue
+                    found = fit(h, pars[j])  # type: ignore[index]
+                    if found is not None and found[0] < best[h] - _IMPROVEMENT:
+                        best[h], pars[h] = found  # type: ignore[index]
+                        state["changed"][h] = True
+            state["position"] += 1
+            since_save += state["fits"] - before
+            if checkpoint is not None and since_save >= every:
+                _save_state(checkpoint, identity, state)
+                since_save = 0
+        if state["stage"] >= 1:
+            state["visit"] = state["changed"][near].any(axis=1)
+            state["changed"] = np.zeros(len(sig), dtype=bool)
+        state["stage"] += 1
+        state["position"] = 0
+        if state["stage"] >= 1 and not state["visit"].any():
+            break
+    if checkpoint is not None:
+        _save_state(checkpoint, identity, state)
     q_new = np.where(np.isfinite(q), np.minimum(q, 2.0 * (best - background)), q)
     drop = np.nan_to_num(q - q_new)
+    done = max(0, min(state["stage"] - 1, sweeps)) if k >= 1 else 0
     return ContinuationResult(q_new, int(np.sum(drop > 2 * _IMPROVEMENT)), float(np.max(drop, initial=0.0)),
-                              fits, failed, done)
+                              int(state["fits"]), int(state["failed"]), done)
+
+
+def _identity(sig: NDArray[np.float64], q: NDArray[np.float64], variant: str, neighbours: int) -> str:
+    """A fingerprint of the inputs, so that a checkpoint is only resumed by the run it belongs to."""
+    digest = hashlib.sha256(np.ascontiguousarray(sig).tobytes() + np.ascontiguousarray(q).tobytes())
+    return f"{variant}:{neighbours}:{digest.hexdigest()}"
+
+
+def _save_state(path: str | os.PathLike[str], identity: str, state: dict[str, Any]) -> None:
+    target = Path(path)
+    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
+    pars = state["pars"] if state["pars"] is not None else np.zeros((0, 0))
+    np.savez(tmp, identity=np.array(identity), best=state["best"], pars=pars, has_pars=state["has_pars"],
+             stage=state["stage"], position=state["position"], visit=state["visit"], changed=state["changed"],
+             fits=state["fits"], failed=state["failed"])
+    tmp.replace(target)
+
+
+def _load_state(path: str | os.PathLike[str], identity: str) -> dict[str, Any] | None:
+    if not Path(path).exists():
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        if str(saved["identity"]) != identity:
+            raise TrainingSetError(f"{path}: checkpoint of another training set, variant or neighbour count")
+        pars = np.array(saved["pars"])
+        return {"best": np.array(saved["best"]), "pars": pars if pars.size else None,
+                "has_pars": np.array(saved["has_pars"]), "stage": int(saved["stage"]),
+                "position": int(saved["position"]), "visit": np.array(saved["visit"]),
+                "changed": np.array(saved["changed"]), "fits": int(saved["fits"]), "failed": int(saved["failed"])}
 
 
 def write_continued(source: str | os.PathLike[str], target: str | os.PathLike[str], variant: str,
