@@ -28,7 +28,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DataKind", "FitResult", "StatisticalModel", "as_signal_batch"]
+__all__ = ["DataKind", "FitResult", "StatisticalModel", "as_mu_batch", "as_signal_batch"]
 
 DataKind = Literal["observed", "apriori"]
 DATA_KINDS: tuple[DataKind, ...] = ("observed", "apriori")
@@ -71,6 +71,26 @@ def as_signal_batch(signal: ArrayLike, n_regions: int, *, name: str = "signal") 
     if not np.all(np.isfinite(arr)):
         raise LikelihoodError(f"parameter '{name}' contains non-finite values")
     return arr
+
+
+def as_mu_batch(mu: ArrayLike, n: int, *, name: str = "mu", finite: bool = True) -> NDArray[np.float64]:
+    """Return ``mu`` (a scalar or ``(n,)``) as a new float array of shape ``(n,)``, one μ per hypothesis.
+
+    Raises
+    ------
+    nextsm.errors.LikelihoodError
+        If the shape does not broadcast to ``(n,)``, or (``finite=True``) a value is not finite.
+    """
+    from nextsm.errors import LikelihoodError
+
+    arr = np.asarray(mu, dtype=float)
+    try:
+        out = np.broadcast_to(arr, (n,)).astype(float, copy=True)
+    except ValueError:
+        raise LikelihoodError(f"parameter '{name}' has shape {arr.shape}, expected a scalar or ({n},)") from None
+    if finite and not np.all(np.isfinite(out)):
+        raise LikelihoodError(f"parameter '{name}' contains non-finite values")
+    return out
 
 
 class StatisticalModel(ABC):

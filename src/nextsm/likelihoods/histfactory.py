@@ -32,7 +32,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.errors import FailedFitError, LikelihoodError, MissingWorkspaceError, UnphysicalFitError
-from nextsm.likelihoods.base import DATA_KINDS, DataKind, FitResult, StatisticalModel, as_signal_batch
+from nextsm.likelihoods.base import (
+    DATA_KINDS,
+    DataKind,
+    FitResult,
+    StatisticalModel,
+    as_mu_batch,
+    as_signal_batch,
+)
 from nextsm.likelihoods.histfactory_layout import (
     POI_NAME,
     SIGNAL_SAMPLE,
@@ -380,14 +387,7 @@ class HistFactoryModel(StatisticalModel):
         """
         sig = as_signal_batch(signal, self.n_regions)
         key = self._key(data)
-        mu_arr = np.asarray(mu, dtype=float)
-        try:
-            mu_v = np.broadcast_to(mu_arr, (sig.shape[0],))
-        except ValueError:
-            raise LikelihoodError(f"parameter 'mu' has shape {mu_arr.shape}, expected a scalar or "
-                                  f"({sig.shape[0]},)") from None
-        if not np.all(np.isfinite(mu_v)):
-            raise LikelihoodError("parameter 'mu' contains non-finite values")
+        mu_v = as_mu_batch(mu, sig.shape[0])
         out = np.empty(sig.shape[0])
         with _backend(self._core.backend):
             for h in range(sig.shape[0]):

@@ -27,7 +27,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.errors import FailedFitError, LikelihoodError, UnphysicalFitError
-from nextsm.likelihoods.base import DATA_KINDS, DataKind, FitResult, StatisticalModel, as_signal_batch
+from nextsm.likelihoods.base import (
+    DATA_KINDS,
+    DataKind,
+    FitResult,
+    StatisticalModel,
+    as_mu_batch,
+    as_signal_batch,
+)
 
 if TYPE_CHECKING:
     from nextsm.likelihoods.histfactory import HistFactoryModel
@@ -111,14 +118,7 @@ class BatchedHistFactoryModel(StatisticalModel):
     def nll(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed") -> NDArray[np.float64]:
         """``-ln L(μ)`` with all nuisance parameters profiled, shape ``(H,)`` (one batched fit of all rows)."""
         sig = as_signal_batch(signal, self.n_regions)
-        mu_arr = np.asarray(mu, dtype=float)
-        try:
-            mu_v = np.broadcast_to(mu_arr, (sig.shape[0],))
-        except ValueError:
-            raise LikelihoodError(f"parameter 'mu' has shape {mu_arr.shape}, expected a scalar or "
-                                  f"({sig.shape[0]},)") from None
-        if not np.all(np.isfinite(mu_v)):
-            raise LikelihoodError("parameter 'mu' contains non-finite values")
+        mu_v = as_mu_batch(mu, sig.shape[0])
         scaled = mu_v[:, None] * sig
         result = self._profile(data)(scaled)
         nll = result.nll.copy()

@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
 
 from nextsm.errors import LikelihoodError
-from nextsm.likelihoods.base import DataKind, FitResult, as_signal_batch
+from nextsm.likelihoods.base import DataKind, FitResult, as_mu_batch, as_signal_batch
 
 if TYPE_CHECKING:
     from nextsm.likelihoods.base import StatisticalModel
@@ -71,11 +71,7 @@ _ZOOM_POINTS = 33
 
 
 def _mu_vector(mu: ArrayLike, n: int, name: str = "mu") -> NDArray[np.float64]:
-    arr = np.asarray(mu, dtype=float)
-    try:
-        return np.broadcast_to(arr, (n,)).astype(float, copy=True)
-    except ValueError:
-        raise LikelihoodError(f"parameter '{name}' has shape {arr.shape}, expected a scalar or ({n},)") from None
+    return as_mu_batch(mu, n, name=name, finite=False)
 
 
 def _data_for(expected: Expectation) -> DataKind:

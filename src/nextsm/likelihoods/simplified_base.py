@@ -14,7 +14,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaln
 
 from nextsm.errors import LikelihoodError
-from nextsm.likelihoods.base import DATA_KINDS, DataKind, FitResult, StatisticalModel, as_signal_batch
+from nextsm.likelihoods.base import (
+    DATA_KINDS,
+    DataKind,
+    FitResult,
+    StatisticalModel,
+    as_mu_batch,
+    as_signal_batch,
+)
 
 __all__: list[str] = []
 
@@ -83,14 +90,7 @@ def _data_kind(data: str) -> DataKind:
 
 
 def _mu_vector(mu: ArrayLike, n_hyp: int) -> NDArray[np.float64]:
-    arr = np.asarray(mu, dtype=float)
-    try:
-        out = np.broadcast_to(arr, (n_hyp,)).astype(float, copy=True)
-    except ValueError:
-        raise LikelihoodError(f"parameter 'mu' has shape {arr.shape}, expected a scalar or ({n_hyp},)") from None
-    if not np.all(np.isfinite(out)):
-        raise LikelihoodError("parameter 'mu' contains non-finite values")
-    return out
+    return as_mu_batch(mu, n_hyp)
 
 
 # ------------------------------------------------------------------------------------------------

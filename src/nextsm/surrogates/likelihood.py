@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.errors import LikelihoodError
-from nextsm.likelihoods.base import DATA_KINDS, DataKind, StatisticalModel, as_signal_batch
+from nextsm.likelihoods.base import DATA_KINDS, DataKind, StatisticalModel, as_mu_batch, as_signal_batch
 from nextsm.surrogates.network import VARIANTS, SurrogateNetwork
 
 if TYPE_CHECKING:
@@ -77,12 +77,7 @@ class SurrogateLikelihood(StatisticalModel):
     def nll(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed") -> NDArray[np.float64]:
         """``q_v(μ s)/2`` per hypothesis, shape ``(H,)`` (module docstring)."""
         sig = as_signal_batch(signal, self.n_regions)
-        mu_arr = np.asarray(mu, dtype=float)
-        try:
-            mu_v = np.broadcast_to(mu_arr, (sig.shape[0],))
-        except ValueError:
-            raise LikelihoodError(f"parameter 'mu' has shape {mu_arr.shape}, expected a scalar or "
-                                  f"({sig.shape[0]},)") from None
+        mu_v = as_mu_batch(mu, sig.shape[0], finite=False)
         scaled = mu_v[:, None] * sig
         if np.any(mu_v < 0):
             raise LikelihoodError("parameter 'mu' must be ≥ 0 for a surrogate (it was trained on s ≥ 0)")
