@@ -47,6 +47,35 @@ def test_train_writes_a_surrogate_with_its_card_and_list_finds_it(tmp_path, monk
     assert "src/nextsm/surrogates/data/ATLAS-SUSY-2018-04-eff__SRcombined" in listed.output
 
 
+def test_train_pools_several_training_sets_of_one_workspace(tmp_path):
+    pytest.importorskip("torch")
+    whole = training_set(tmp_path / "whole")
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, rows in ((first, slice(0, 300)), (second, slice(300, 600))):
+        folder.mkdir()
+        meta = json.loads((whole / "manifest.json").read_text())
+        meta["seed"] = 1 if folder is first else 7
+        (folder / "manifest.json").write_text(json.dumps({**meta, "n": 300, "chunk_size": 300}))
+        np.save(folder / "signals.npy", np.load(whole / "signals.npy")[rows], allow_pickle=False)
+        np.save(folder / "labels-0000.npy", np.load(whole / "labels-0000.npy")[rows], allow_pickle=False)
+    out = tmp_path / "net"
+    result = CliRunner().invoke(cli, ["surrogate", "train", str(first), str(second), "--out", str(out),
+                                      "--hidden", "8", "--epochs", "3", "--patience", "2"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.with_suffix(".json").read_text())["card"]
+    assert card["training_set"]["n"] == 600
+    assert card["training_set"]["folders"] == [str(first), str(second)]
+    assert card["training_set"]["seed"] == [1, 7]
+    assert card["training"]["size"] == 560
+    # the reference points are the last set's last hypotheses
+    np.testing.assert_allclose(card["reference_points"]["q"][-1], np.load(whole / "labels-0000.npy")[-1])
+    wrong = json.loads((second / "manifest.json").read_text())
+    (second / "manifest.json").write_text(json.dumps({**wrong, "workspace_sha256": "0" * 64}))
+    refused = CliRunner().invoke(cli, ["surrogate", "train", str(first), str(second), "--out", str(out)])
+    assert refused.exit_code != 0  # nextsm.cli.main.main prints the error as one line
+    assert "second: manifest field 'workspace_sha256'" in str(refused.exception)
+
+
 @pytest.mark.database
 def test_labels_command_refuses_unknown_analyses_and_workspaces(tmp_path, database_path):
     runner = CliRunner()

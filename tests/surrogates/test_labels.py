@@ -56,3 +56,52 @@ def test_labels_match_direct_fits_and_generation_resumes(tmp_path, database, dat
     np.testing.assert_allclose(again.labels, first.labels, rtol=1e-6, atol=1e-6)
     with pytest.raises(TrainingSetError, match="seed"):
         generate_labels(out, analysis, file, n=2, seed=3, chunk_size=1, backend="numpy")
+
+
+def _label_set(seed: int, n: int, **meta_changes):
+    from nextsm.surrogates.labels import LabelSet
+
+    rng = np.random.default_rng(seed)
+    meta = {"format": "nextsm-labels-1", "analysis": "A", "file": "w.json", "workspace_sha256": "ab" * 32,
+            "regions": ["SR1", "SR2"], "variants": list(VARIANTS), "sampling": {"p_zero": 0.02}, "n": n,
+            "seed": seed, "chunk_size": 10}
+    meta.update(meta_changes)
+    baseline = (np.ones((4, 2)), np.full((4, 2), 2.0))
+    return LabelSet(rng.uniform(size=(n, 2)), rng.uniform(size=(n, 4)), meta, baseline)
+
+
+def test_merging_training_sets_pools_them_in_order_and_records_the_seeds():
+    from nextsm.surrogates.labels import merge_label_sets
+
+    a, b = _label_set(1, 5), _label_set(2, 3, chunk_size=100)  # the chunking may differ
+    merged = merge_label_sets([a, b])
+    np.testing.assert_array_equal(merged.signals, np.concatenate([a.signals, b.signals]))
+    np.testing.assert_array_equal(merged.labels, np.concatenate([a.labels, b.labels]))
+    assert merged.meta["n"] == 8
+    assert merged.meta["seed"] == [1, 2]
+    assert merged.baseline is a.baseline
+    assert merge_label_sets([a]) is a
+
+
+@pytest.mark.parametrize(("field", "value"), [("workspace_sha256", "cd" * 32), ("regions", ["SR1", "SR3"]),
+                                          ("sampling", {"p_zero": 0.1}), ("file", "other.json")])
+def test_merging_refuses_training_sets_of_another_workspace_or_sampling(field, value):
+    from nextsm.surrogates.labels import merge_label_sets
+
+    with pytest.raises(TrainingSetError, match=f"second: manifest field '{field}'.*first has"):
+        merge_label_sets([_label_set(1, 5), _label_set(2, 3, **{field: value})], ["first", "second"])
+
+
+def test_merging_refuses_a_different_or_missing_baseline():
+    import dataclasses
+
+    from nextsm.surrogates.labels import merge_label_sets
+
+    a = _label_set(1, 5)
+    other = dataclasses.replace(_label_set(2, 3), baseline=(np.ones((4, 2)), np.full((4, 2), 3.0)))
+    with pytest.raises(TrainingSetError, match=r"second: baseline\.npz differs from first"):
+        merge_label_sets([a, other], ["first", "second"])
+    with pytest.raises(TrainingSetError, match=r"baseline\.npz differs"):
+        merge_label_sets([a, dataclasses.replace(other, baseline=None)])
+    with pytest.raises(TrainingSetError, match="no training sets"):
+        merge_label_sets([])

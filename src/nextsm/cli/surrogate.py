@@ -81,7 +81,8 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
 
 
 @surrogate.command("train")
-@click.argument("labels_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("labels_folders", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Surrogate path without suffix (writes OUT.json and OUT.npz).")
 @click.option("--hidden", default="128,128,128", show_default=True, help="Hidden layer widths.")
@@ -103,10 +104,11 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
               help="Learn only the difference to independent Poisson counts (LABELS_FOLDER/baseline.npz, written by "
                    "`nextsm surrogate labels`, or `nextsm surrogate baseline` for older folders).  Default: use it "
                    "if the folder has it.")
-def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
+def train_command(labels_folders: tuple[Path, ...], out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
                   seed: int, lr: float, weight_decay: float, q_scale: float, threads: int, reference_points: int,
                   baseline: bool | None) -> None:
-    """Train a surrogate on a training set (the `torch` extra) and save it with its model card."""
+    """Train a surrogate on one training set, or on several of the same workspace and sampling drawn with
+    different seeds (pooled in the order given), with the `torch` extra, and save it with its model card."""
     try:
         from nextsm.surrogates.train import train_surrogate
     except ImportError as exc:
@@ -114,9 +116,10 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
     import numpy as np
 
     from nextsm.surrogates.io import save
-    from nextsm.surrogates.labels import load_labels
+    from nextsm.surrogates.labels import load_labels, merge_label_sets
 
-    data = load_labels(labels_folder)
+    data = merge_label_sets([load_labels(f) for f in labels_folders], [str(f) for f in labels_folders])
+    labels_folder = ", ".join(str(f) for f in labels_folders)
     meta = data.meta
     if baseline is None:
         baseline = data.baseline is not None
@@ -137,7 +140,8 @@ def train_command(labels_folder: Path, out: Path, hidden: str, epochs: int, pati
     ref_s, ref_q = all_s[-reference_points:], all_q[-reference_points:]
     widths = tuple(int(w) for w in hidden.split(",") if w.strip())
     card = {"analysis": meta["analysis"], "workspace": meta["file"], "workspace_sha256": meta["workspace_sha256"],
-            "training_set": {"folder": str(labels_folder), "n": len(all_s), "unphysical_dropped": unusable,
+            "training_set": {"folders": [str(f) for f in labels_folders], "n": len(all_s),
+                             "unphysical_dropped": unusable,
                              "seed": meta["seed"], "sampling": meta["sampling"]},
             "monotonic": True, "monotonic_tolerance": 0.05,  # the accuracy target on |Δq|
             "reference_points": {"signal": ref_s.tolist(), "q": ref_q.tolist(), "atol": 0.5, "rtol": 0.05}}

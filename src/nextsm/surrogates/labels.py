@@ -26,7 +26,8 @@ many SRs and for signals in one or two SRs.  A hypothesis is s = A·d:
 * a fraction of 2 % of the points is exactly zero signal (q = 0).
 
 Everything is drawn from one seeded ``numpy.random.Generator``, so a training set is reproducible from
-(workspace, n, seed).
+(workspace, n, seed).  Training sets of the same workspace and sampling with other seeds are independent
+samples of the same distribution; :func:`merge_label_sets` pools them (more labels without relabelling).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ __all__ = [
     "generate_labels",
     "labels",
     "load_labels",
+    "merge_label_sets",
     "sample_signals",
     "workspace_hash",
 ]
@@ -370,3 +372,37 @@ def load_labels(folder: str | os.PathLike[str]) -> LabelSet:
     if not rows:
         return LabelSet(np.zeros((0, signals.shape[1])), np.zeros((0, len(VARIANTS))), meta, baseline)
     return LabelSet(np.concatenate(rows), np.concatenate(values), meta, baseline)
+
+
+#: manifest fields that must agree for training sets to be pooled (the seed, n and chunking may differ)
+_MERGE_KEYS = ("format", "analysis", "file", "workspace_sha256", "regions", "variants", "sampling")
+
+
+def merge_label_sets(sets: Sequence[LabelSet], names: Sequence[str] | None = None) -> LabelSet:
+    """Pool training sets of one workspace drawn with different seeds, in the given order.
+
+    They must agree on the workspace (hash), regions, variants and sampling settings, and on the baseline where
+    they have one; ``names`` (e.g. the folders) label the error messages.  The result's ``meta`` is the first
+    set's, with ``n`` the pooled count and ``seed`` the list of seeds.
+    """
+    if not sets:
+        raise TrainingSetError("merge_label_sets: no training sets given")
+    names = list(names) if names is not None else [f"training set {k}" for k in range(len(sets))]
+    if len(names) != len(sets):
+        raise TrainingSetError(f"merge_label_sets: {len(names)} names for {len(sets)} training sets")
+    first = sets[0]
+    for name, other in zip(names[1:], sets[1:], strict=True):
+        for key in _MERGE_KEYS:
+            if other.meta.get(key) != first.meta.get(key):
+                raise TrainingSetError(f"{name}: manifest field '{key}' is {other.meta.get(key)!r}, but "
+                                       f"{names[0]} has {first.meta.get(key)!r}; only training sets of the same "
+                                       "workspace and sampling can be pooled")
+        if (other.baseline is None) != (first.baseline is None) or (
+                first.baseline is not None and other.baseline is not None
+                and not all(np.array_equal(a, b) for a, b in zip(first.baseline, other.baseline, strict=True))):
+            raise TrainingSetError(f"{name}: baseline.npz differs from {names[0]}'s (or only one has it)")
+    if len(sets) == 1:
+        return first
+    meta = {**first.meta, "n": int(sum(len(s.signals) for s in sets)), "seed": [s.meta.get("seed") for s in sets]}
+    return LabelSet(np.concatenate([s.signals for s in sets]), np.concatenate([s.labels for s in sets]), meta,
+                    first.baseline)
