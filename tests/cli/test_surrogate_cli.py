@@ -62,6 +62,8 @@ def test_train_pools_several_training_sets_of_one_workspace(tmp_path):
     result = CliRunner().invoke(cli, ["surrogate", "train", str(first), str(second), "--out", str(out),
                                       "--hidden", "8", "--epochs", "3", "--patience", "2"])
     assert result.exit_code == 0, result.output
+    # torch trains in single precision, so the weights are stored as float32 without loss
+    assert json.loads(out.with_suffix(".json").read_text())["weights_dtype"] == "float32"
     card = json.loads(out.with_suffix(".json").read_text())["card"]
     assert card["training_set"]["n"] == 600
     assert card["training_set"]["folders"] == [str(first), str(second)]

@@ -70,6 +70,34 @@ def test_files_hold_what_the_docstring_says(saved):
     assert not list(json_path.parent.glob("*.tmp"))
 
 
+def test_single_precision_weights_halve_the_file_and_keep_the_outputs(tmp_path, make_network):
+    net = make_network(members=2, hidden=(64, 64), card={"workspace": "toy.json"})
+    _, wide = save(net, tmp_path / "wide")
+    json_path, narrow = save(net, tmp_path / "narrow", weights_dtype="float32")
+    assert narrow.stat().st_size < 0.6 * wide.stat().st_size
+    assert json.loads(json_path.read_text())["weights_dtype"] == "float32"
+    with np.load(narrow, allow_pickle=False) as npz:
+        assert npz["member1.weight2"].dtype == np.float32
+        assert npz["x_mean"].dtype == np.float64  # transforms stay double
+    back = load(narrow)
+    assert back.members[0].weights[0].dtype == np.float64  # widened: inference is float64
+    s = np.random.default_rng(1).uniform(0, 50, (500, 3))
+    q, q_back = net.evaluate(s), back.evaluate(s)
+    assert not np.array_equal(q, q_back)  # the rounding is real ...
+    np.testing.assert_allclose(q_back, q, rtol=1e-5, atol=1e-5 * np.abs(q).max())  # ... and harmless
+    # a float32 file re-saved as float32 is bit-identical (the rounding happens once)
+    _, again = save(back, tmp_path / "again", weights_dtype="float32")
+    assert_identical(back, load(again))
+    with pytest.raises(ValueError, match="weights_dtype"):
+        save(net, tmp_path / "bad", weights_dtype="float16")
+    # by default float32 is chosen exactly when it is lossless: for `back`, not for `net`
+    assert json.loads(save(net, tmp_path / "auto64")[0].read_text())["weights_dtype"] == "float64"
+    json_auto, npz_auto = save(back, tmp_path / "auto32")
+    assert json.loads(json_auto.read_text())["weights_dtype"] == "float32"
+    assert npz_auto.stat().st_size == narrow.stat().st_size
+    assert_identical(back, load(npz_auto))
+
+
 def test_paths():
     assert [p.name for p in surrogate_paths("a/b.c")] == ["b.c.json", "b.c.npz"]
     assert [p.name for p in surrogate_paths("a/b.json")] == ["b.json", "b.npz"]

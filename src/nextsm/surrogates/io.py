@@ -4,8 +4,11 @@
 dropped; any other dot stays part of the name):
 
 ``dir/name.npz``
-    Only float64 arrays, written with :func:`numpy.savez` (no pickled objects; read with
-    ``allow_pickle=False``): ``s_scale``, ``x_mean``, ``x_std`` (shape ``(N,)``), ``y_mean``,
+    Only float arrays, written with :func:`numpy.savez` (no pickled objects; read with
+    ``allow_pickle=False``), float64 except that the weights and biases may be float32: by default
+    where that loses nothing (a network trained in single precision, as by
+    :mod:`nextsm.surrogates.train`), which halves the file.  The loader widens them to float64, so
+    inference is float64 either way: ``s_scale``, ``x_mean``, ``x_std`` (shape ``(N,)``), ``y_mean``,
     ``y_std`` (``(4,)``), optionally ``baseline_n`` and ``baseline_b`` (``(4, N)``, the Poisson
     baseline of :mod:`nextsm.surrogates.network`; version 2) and, per member ``k`` and layer ``l``, ``member{k}.weight{l}``
     (``(in, out)``) and ``member{k}.bias{l}`` (``(out,)``).
@@ -25,6 +28,7 @@ dropped; any other dot stays part of the name):
                          "output": "q = f(s) - f(0), f = y_mean + y_std * z"},
           "domain": {"s_max": [...], "q_max": [...]},
           "arrays": ["s_scale", "x_mean", ..., "member0.bias3"],   # exactly the arrays of the .npz
+          "weights_dtype": "float64",        # or "float32" (informational; optional)
           "card": {...}                      # the model card, free form
         }
 
@@ -54,7 +58,7 @@ import numpy as np
 from nextsm.surrogates.errors import SurrogateFormatError
 from nextsm.surrogates.network import MLP, VARIANTS, SurrogateDomain, SurrogateNetwork
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save", "surrogate_paths"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "WEIGHT_DTYPES", "load", "save", "surrogate_paths"]
 
 FORMAT_NAME = "nextsm-surrogate"
 FORMAT_VERSION = 2
@@ -66,6 +70,8 @@ _TRANSFORMS = {
     "input": "x = (log1p(s / s_scale) - x_mean) / x_std",
     "output": "q = f(s) - f(0), f = y_mean + y_std * z",
 }
+#: storage types of the member weights and biases (everything else is float64); "auto": float32 if lossless
+WEIGHT_DTYPES = ("auto", "float64", "float32")
 _BASELINE = "q += 2 * sum_i (s_i - baseline_n[v, i] * log1p(s_i / baseline_b[v, i]))"
 
 
@@ -77,22 +83,30 @@ def surrogate_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
 
 
-def _arrays(network: SurrogateNetwork) -> dict[str, Any]:
+def _arrays(network: SurrogateNetwork, weights_dtype: str) -> dict[str, Any]:
     arrays: dict[str, Any] = {name: getattr(network, name) for name in _TRANSFORM_ARRAYS}
     if network.has_baseline:
         arrays.update({name: getattr(network, name) for name in _BASELINE_ARRAYS})
     for k, member in enumerate(network.members):
         for i, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
-            arrays[f"member{k}.weight{i}"] = w
-            arrays[f"member{k}.bias{i}"] = b
+            arrays[f"member{k}.weight{i}"] = w.astype(weights_dtype)
+            arrays[f"member{k}.bias{i}"] = b.astype(weights_dtype)
     return arrays
 
 
-def save(network: SurrogateNetwork, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+def _float32_exact(network: SurrogateNetwork) -> bool:
+    return all(np.array_equal(a, a.astype(np.float32)) for m in network.members for a in m.weights + m.biases)
+
+
+def save(network: SurrogateNetwork, path: str | os.PathLike[str], *,
+         weights_dtype: str = "auto") -> tuple[Path, Path]:
     """Write ``network`` as ``path.json`` + ``path.npz`` (see the module docstring).
 
-    Each file is written to a temporary name first and then renamed, so a reader never sees half a
-    file.
+    ``weights_dtype``: ``"auto"`` stores the member weights and biases as float32 if every one of them
+    is exactly a float32 number (then the round trip stays bit-identical, at half the file), else as
+    float64; ``"float32"`` rounds them (outputs within ~10⁻⁶ relative); the transforms and baseline
+    are always float64.  Each file is written to a temporary name first and then renamed, so a reader
+    never sees half a file.
 
     Returns
     -------
@@ -103,9 +117,15 @@ def save(network: SurrogateNetwork, path: str | os.PathLike[str]) -> tuple[Path,
     ------
     SurrogateFormatError
         If the model card is not JSON-serialisable (field ``card``).
+    ValueError
+        If ``weights_dtype`` is not one of :data:`WEIGHT_DTYPES`.
     """
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"parameter 'weights_dtype' must be one of {WEIGHT_DTYPES}, got {weights_dtype!r}")
+    if weights_dtype == "auto":
+        weights_dtype = "float32" if _float32_exact(network) else "float64"
     json_path, npz_path = surrogate_paths(path)
-    arrays = _arrays(network)
+    arrays = _arrays(network, weights_dtype)
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -117,6 +137,7 @@ def save(network: SurrogateNetwork, path: str | os.PathLike[str]) -> tuple[Path,
         "transforms": dict(_TRANSFORMS, **({"baseline": _BASELINE} if network.has_baseline else {})),
         "domain": {"s_max": network.domain.s_max.tolist(), "q_max": network.domain.q_max.tolist()},
         "arrays": list(arrays),
+        "weights_dtype": weights_dtype,
         "card": network.card,
     }
     try:
@@ -198,9 +219,9 @@ def _read_arrays(npz_path: Path, names: list[str]) -> dict[str, np.ndarray]:
             arrays = {}
             for name in names:
                 arr = npz[name]
-                if arr.dtype.kind != "f":
+                if arr.dtype not in (np.float64, np.float32):
                     raise SurrogateFormatError(
-                        f"has dtype {arr.dtype}, expected float64", path=where, field=name
+                        f"has dtype {arr.dtype}, expected float64 (or float32)", path=where, field=name
                     )
                 arrays[name] = arr
     except SurrogateFormatError:
