@@ -108,3 +108,10 @@ def test_merging_refuses_a_different_or_missing_baseline():
         merge_label_sets([a, dataclasses.replace(other, baseline=None)])
     with pytest.raises(TrainingSetError, match="no training sets"):
         merge_label_sets([])
+
+
+def test_merging_refuses_two_sets_drawn_with_the_same_seed():
+    from nextsm.surrogates.labels import merge_label_sets
+
+    with pytest.raises(TrainingSetError, match="third: manifest field 'seed' is 1, as in first"):
+        merge_label_sets([_label_set(1, 5), _label_set(2, 3), _label_set(1, 4)], ["first", "second", "third"])

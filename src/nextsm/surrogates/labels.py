@@ -385,8 +385,10 @@ def merge_label_sets(sets: Sequence[LabelSet], names: Sequence[str] | None = Non
     """Pool training sets of one workspace drawn with different seeds, in the given order.
 
     They must agree on the workspace (hash), regions, variants and sampling settings, and on the baseline where
-    they have one (to :data:`BASELINE_RTOL`; the first set's is kept); ``names`` (e.g. the folders) label the error messages.  The result's ``meta`` is the first
-    set's, with ``n`` the pooled count and ``seed`` the list of seeds.
+    they have one (to :data:`BASELINE_RTOL`; the first set's is kept), and their seeds must differ (equal seeds
+    draw the same hypotheses, which would put training points among the held-out ones).  ``names`` (e.g. the
+    folders) label the error messages.  The result's ``meta`` is the first set's, with ``n`` the pooled count
+    and ``seed`` the list of seeds.
     """
     if not sets:
         raise TrainingSetError("merge_label_sets: no training sets given")
@@ -406,6 +408,11 @@ def merge_label_sets(sets: Sequence[LabelSet], names: Sequence[str] | None = Non
                             for a, b in zip(first.baseline, other.baseline, strict=True))):
             raise TrainingSetError(f"{name}: baseline.npz differs from {names[0]}'s by more than {BASELINE_RTOL:g} "
                                    "relative (or only one has it)")
+    seeds = [s.meta.get("seed") for s in sets]
+    for k, seed in enumerate(seeds[1:], start=1):
+        if seed in seeds[:k]:
+            raise TrainingSetError(f"{names[k]}: manifest field 'seed' is {seed!r}, as in {names[seeds.index(seed)]}; "
+                                   "sets drawn with the same seed hold the same hypotheses")
     if len(sets) == 1:
         return first
     meta = {**first.meta, "n": int(sum(len(s.signals) for s in sets)), "seed": [s.meta.get("seed") for s in sets]}
