@@ -32,7 +32,7 @@ def main() -> int:
         acc = card.get("accuracy", {}).get("variants", {})
         med = max(v["median_abs_error"] for v in acc.values()) if acc else float("nan")
         p99 = max(v["p99_abs_error"] for v in acc.values()) if acc else float("nan")
-        widths = "×".join(str(w) for w in net.widths[1:-1])
+        widths = "×".join(str(w) for w in net.widths[1:-1]) + (f" (×{net.n_members})" if net.n_members > 1 else "")
         base = "+P" if net.has_baseline else ""
         n = card.get("training_set", {}).get("n", "")
         bench_path = Path(args.results) / f"surrogate_{path.stem}.json"
@@ -44,7 +44,7 @@ def main() -> int:
             speed = f"{bench['speedup']:.2g}×"
         name = f"{card.get('analysis', '')} `{card.get('workspace', '')}`"
         print(f"| {name} | {net.n_regions} | {widths}{base} | {n} | {med:.3f} | {p99:.3f} | {shapes} | {ul} | {speed} |")
-    print(f"\n{len(list(data.glob('*.json')))} surrogates, {total / 1e6:.2f} MB in all (+P: Poisson baseline).")
+    print(f"\n{len(list(data.glob('*.json')))} surrogates, {total / 1e6:.2f} MB in all (+P: Poisson baseline; (×K): an ensemble of K).")
     return 0
 
 
