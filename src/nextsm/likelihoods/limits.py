@@ -70,10 +70,6 @@ _MU_CEILING = 1e12
 _ZOOM_POINTS = 33
 
 
-def _mu_vector(mu: ArrayLike, n: int, name: str = "mu") -> NDArray[np.float64]:
-    return as_mu_batch(mu, n, name=name, finite=False)
-
-
 def _data_for(expected: Expectation) -> DataKind:
     if expected not in _EXPECTATIONS:
         raise LikelihoodError(f"parameter 'expected' must be one of {_EXPECTATIONS}, got {expected!r}")
@@ -131,7 +127,7 @@ def minimize_mu(
         if hi_start is None:
             hi = np.maximum(lo + 10.0, 10.0)
         else:
-            hi = lo + _mu_vector(hi_start, n_hyp, "hi_start")
+            hi = lo + as_mu_batch(hi_start, n_hyp, name="hi_start", finite=False)
             if not np.all(hi > lo):
                 raise LikelihoodError("parameter 'hi_start' must be positive")
         f_hi, f_in = _pair(model, sig, data, hi, lo + 0.9 * (hi - lo))
@@ -212,7 +208,7 @@ def twice_delta_nll(
 ) -> NDArray[np.float64]:
     r"""``-2 ln L(μ)/L(μ_ref)`` with μ_ref = 0 (``"zero"``, the surrogate label) or μ̂ (``"max"``)."""
     sig = as_signal_batch(signal, model.n_regions)
-    mu_v = _mu_vector(mu, sig.shape[0])
+    mu_v = as_mu_batch(mu, sig.shape[0], finite=False)
     nll_mu = model.nll(mu_v, sig, data=data)
     if reference == "zero":
         nll_ref = model.nll(np.zeros_like(mu_v), sig, data=data)
@@ -240,7 +236,7 @@ def qmu_tilde(
 ) -> NDArray[np.float64]:
     r"""The test statistic :math:`\tilde q_\mu` (module docstring), shape ``(H,)``."""
     sig = as_signal_batch(signal, model.n_regions)
-    mu_v = _mu_vector(mu, sig.shape[0])
+    mu_v = as_mu_batch(mu, sig.shape[0], finite=False)
     if fit is None:
         fit = model.fit(sig, data=data, mu_bounds=(0.0, None))
     return _qtilde(model.nll(mu_v, sig, data=data), fit, mu_v)
@@ -297,7 +293,7 @@ def cls(
     (0 = median, ±1, ±2).  Returns CLs, not ``1 - CLs``.
     """
     sig = as_signal_batch(signal, model.n_regions)
-    mu_v = _mu_vector(mu, sig.shape[0])
+    mu_v = as_mu_batch(mu, sig.shape[0], finite=False)
     return _CLsCalculator(model, sig, expected, nsigma)(mu_v)
 
 

@@ -89,10 +89,6 @@ def _data_kind(data: str) -> DataKind:
     return data  # type: ignore[return-value]
 
 
-def _mu_vector(mu: ArrayLike, n_hyp: int) -> NDArray[np.float64]:
-    return as_mu_batch(mu, n_hyp)
-
-
 # ------------------------------------------------------------------------------------------------
 # Poisson terms (with the data-dependent constant split off for accuracy)
 # ------------------------------------------------------------------------------------------------
@@ -192,14 +188,14 @@ class _SimplifiedModel(StatisticalModel):
     def nll(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed") -> NDArray[np.float64]:
         """``-ln L(μ)`` with θ profiled, shape ``(H,)`` (constants as spey)."""
         sig = as_signal_batch(signal, self.n_regions)
-        mu_v = _mu_vector(mu, sig.shape[0])
+        mu_v = as_mu_batch(mu, sig.shape[0])
         return self._profile(mu_v, sig, self.counts(data)).nll
 
     def profile_theta(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed"
                       ) -> NDArray[np.float64]:
         """The profiled nuisance parameters θ̂(μ), shape ``(H, N)``."""
         sig = as_signal_batch(signal, self.n_regions)
-        return self._profile(_mu_vector(mu, sig.shape[0]), sig, self.counts(data)).theta
+        return self._profile(as_mu_batch(mu, sig.shape[0]), sig, self.counts(data)).theta
 
     def asimov(self, data: DataKind = "observed") -> _SimplifiedModel:
         """This model with data := λ_bkg(θ̂₀) of the μ = 0 fit to ``data`` (constraint not re-centred)."""

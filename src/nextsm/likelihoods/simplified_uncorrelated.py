@@ -10,10 +10,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, gammaln, log_ndtr, ndtr
 
-from nextsm.likelihoods.base import DataKind, FitResult, as_signal_batch
+from nextsm.likelihoods.base import DataKind, FitResult, as_mu_batch, as_signal_batch
 from nextsm.likelihoods.simplified_base import (
     _LOG_2PI,
-    _mu_vector,
     _poisson_constant,
     _poisson_terms,
     _Profile,
@@ -100,7 +99,7 @@ class PoissonGaussian(_SimplifiedModel):
         if not self._marginalised:
             return super().nll(mu, signal, data=data)
         sig = as_signal_batch(signal, self.n_regions)
-        mu_v = _mu_vector(mu, sig.shape[0])
+        mu_v = as_mu_batch(mu, sig.shape[0])
         return _marginal_nll(mu_v[:, None] * sig + self._background, self.counts(data), self._sigma,
                              self._lower)
 
