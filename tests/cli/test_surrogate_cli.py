@@ -93,3 +93,18 @@ def test_labels_command_refuses_unknown_analyses_and_workspaces(tmp_path, databa
                                "--out", str(tmp_path / "z")])
     assert none.exit_code != 0
     assert "no pyhf workspaces" in none.output
+
+
+def test_pack_and_unpack_round_trip_a_training_set(tmp_path, database_path):
+    runner = CliRunner()
+    folder = training_set(tmp_path / "set")
+    packed = runner.invoke(cli, ["surrogate", "pack", str(folder), str(tmp_path / "set.npz")])
+    assert packed.exit_code == 0, packed.output
+    assert "600 labels" in packed.output
+    # into an empty folder: the hypotheses are re-drawn from the manifest's seed (the fixture is such a draw)
+    new = tmp_path / "new"
+    done = runner.invoke(cli, ["surrogate", "unpack", str(tmp_path / "set.npz"), str(new), "--database", database_path])
+    assert done.exit_code == 0, done.output
+    assert "600 of 600" in done.output
+    for name in ("signals.npy", "labels-0000.npy"):
+        np.testing.assert_array_equal(np.load(new / name), np.load(folder / name))

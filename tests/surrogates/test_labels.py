@@ -115,3 +115,47 @@ def test_merging_refuses_two_sets_drawn_with_the_same_seed():
 
     with pytest.raises(TrainingSetError, match="third: manifest field 'seed' is 1, as in first"):
         merge_label_sets([_label_set(1, 5), _label_set(2, 3), _label_set(1, 4)], ["first", "second", "third"])
+
+
+def test_label_archive_round_trip_redraws_the_hypotheses(tmp_path, database):
+    from nextsm.surrogates.archive import pack_labels, unpack_labels
+
+    analysis = database.analysis("ATLAS-SUSY-2018-04-eff")
+    file = next(iter(analysis.info.json_files))
+    folder = tmp_path / "set"
+    full = generate_labels(folder, analysis, file, n=3, seed=5, chunk_size=1, backend="numpy")
+    (folder / "labels-0001.npy").unlink()  # an unfinished run: chunks 0 and 2 only
+    archive = pack_labels(folder, tmp_path / "set.npz")
+    restored = unpack_labels(archive, tmp_path / "again", database.path)
+    assert not (tmp_path / "again" / "labels-0001.npy").exists()
+    np.testing.assert_array_equal(restored.signals, full.signals[[0, 2]])
+    np.testing.assert_array_equal(restored.labels, full.labels[[0, 2]])
+    assert restored.meta == full.meta
+    # the rebuilt folder resumes like the original
+    resumed = generate_labels(tmp_path / "again", analysis, file, n=3, seed=5, chunk_size=1, backend="numpy")
+    np.testing.assert_allclose(resumed.labels, full.labels, rtol=1e-6, atol=1e-6)
+    # unpacking into a folder of another set is refused, naming the field
+    other = tmp_path / "other"
+    generate_labels(other, analysis, file, n=1, seed=6, chunk_size=1, backend="numpy")
+    with pytest.raises(TrainingSetError, match="field 'n'"):
+        unpack_labels(archive, other, database.path)
+
+
+def test_label_archive_refuses_hypotheses_that_do_not_match_its_digest(tmp_path, database):
+    from nextsm.surrogates.archive import pack_labels, unpack_labels
+
+    analysis = database.analysis("ATLAS-SUSY-2018-04-eff")
+    file = next(iter(analysis.info.json_files))
+    folder = tmp_path / "set"
+    generate_labels(folder, analysis, file, n=1, seed=5, chunk_size=1, backend="numpy")
+    archive = pack_labels(folder, tmp_path / "set.npz")
+    with np.load(archive) as arrays:
+        tampered = {k: arrays[k] for k in arrays.files}
+    tampered["signals_sha256"] = np.array("0" * 64)
+    np.savez(tmp_path / "bad.npz", **tampered)
+    with pytest.raises(TrainingSetError, match="signals_sha256"):
+        unpack_labels(tmp_path / "bad.npz", tmp_path / "again", database.path)
+    assert not (tmp_path / "again").exists()  # nothing written
+    np.savez(tmp_path / "empty.npz", x=np.zeros(1))
+    with pytest.raises(TrainingSetError, match="not a label archive"):
+        unpack_labels(tmp_path / "empty.npz", tmp_path / "again", database.path)

@@ -228,6 +228,32 @@ def baseline_command(labels_folder: Path, database_path: str | None) -> None:
     click.echo(f"wrote {write_baseline(labels_folder, model)}")
 
 
+@surrogate.command("pack")
+@click.argument("labels_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+def pack_command(labels_folder: Path, archive: Path) -> None:
+    """Write the finished labels of LABELS_FOLDER to ARCHIVE (.npz; the hypotheses are re-drawn from the seed)."""
+    from nextsm.surrogates.archive import pack_labels
+    from nextsm.surrogates.labels import load_labels
+
+    done = len(load_labels(labels_folder).labels)
+    path = pack_labels(labels_folder, archive)
+    click.echo(f"{done} labels of {labels_folder} packed into {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+@surrogate.command("unpack")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("labels_folder", type=click.Path(file_okay=False, path_type=Path))
+@database_option
+def unpack_command(archive: Path, labels_folder: Path, database_path: str | None) -> None:
+    """Rebuild the training-set folder LABELS_FOLDER from ARCHIVE (adds the chunks the folder lacks)."""
+    from nextsm.surrogates.archive import unpack_labels
+
+    result = unpack_labels(archive, labels_folder, database_path)
+    click.echo(f"{len(result.labels)} of {result.meta['n']} hypotheses labelled in {labels_folder}; "
+               "`nextsm surrogate labels` resumes it with the same --n, --seed and --chunk-size")
+
+
 @surrogate.command("list")
 def list_command() -> None:
     """The surrogates on the search path (shipped ones and $NEXTSM_SURROGATES)."""

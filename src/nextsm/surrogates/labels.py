@@ -59,6 +59,7 @@ __all__ = [
     "Labeller",
     "SamplingSettings",
     "TrainingSetError",
+    "draw_signals",
     "generate_labels",
     "labels",
     "load_labels",
@@ -115,6 +116,16 @@ def sample_signals(n: int, background: NDArray[np.float64], bg_error: NDArray[np
             t = math.exp(rng.uniform(math.log(s.t_mid), math.log(s.t_max)))
         out[i] = math.sqrt(t / float(np.sum(d * d / var))) * d
     return out
+
+
+
+def draw_signals(analysis: Analysis, regions: Sequence[str], n: int, seed: int,
+                 settings: SamplingSettings | None = None) -> NDArray[np.float64]:
+    """The ``n`` hypotheses of the training set (``regions`` of ``analysis``, ``seed``): :func:`sample_signals`
+    with the database's backgrounds and uncertainties of those regions (1 ± 0 where the database has none)."""
+    b = np.array([analysis.dataset(r).expected_bg or 1.0 for r in regions])
+    db_err = np.array([analysis.dataset(r).bg_error or 0.0 for r in regions])
+    return sample_signals(n, b, db_err, np.random.default_rng(seed), settings)
 
 
 #: how labels are fitted: one SLSQP fit per hypothesis, or the vectorised solver with SLSQP for the rest
@@ -293,9 +304,7 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
                 raise TrainingSetError(f"{manifest}: field '{key}' is {old.get(key)!r}, this request has "
                                        f"{meta[key]!r}; use another folder")
     else:
-        b = np.array([analysis.dataset(r).expected_bg or 1.0 for r in regions])
-        db_err = np.array([analysis.dataset(r).bg_error or 0.0 for r in regions])
-        signals = sample_signals(n, b, db_err, np.random.default_rng(seed), settings)
+        signals = draw_signals(analysis, regions, n, seed, settings)
         np.save(out / "signals.npy", signals, allow_pickle=False)
         manifest.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     n_chunks = math.ceil(n / chunk_size)
