@@ -453,3 +453,32 @@ def test_batched_model_counts_a_point_without_physical_fit_as_excluded(monkeypat
     assert np.all(np.isinf(out))
     model.asimov("observed").nll(1.0, np.ones(3))
     assert (model.unphysical, model.fallbacks, model.unresolved) == (3, 3, 0)
+
+
+def test_a_limit_switches_the_pyhf_backend_once_not_once_per_fit(monkeypatch):
+    """pyhf re-indexes every live model at each backend switch (≈ 1 s with the large workspaces loaded), so a
+    limit, which takes dozens of fits, switches once on entry and back once on exit (``evaluation_scope``)."""
+    pytest.importorskip("jax")
+    model = HistFactoryModel(tiny_spec(), DICT_ENTRY, False, name="tiny.json", backend="jax")
+    signal = np.array([[2.0, 1.0, 0.5]])
+    expected = model.upper_limit(signal)
+    switches: list[object] = []
+    original = pyhf.set_backend
+
+    def counted(*args, **kwargs):
+        switches.append(args[0])
+        return original(*args, **kwargs)
+
+    before = pyhf.get_backend()
+    original("numpy", "scipy", precision="64b")  # spey-pyhf, used by other tests, may leave pyhf on jax
+    monkeypatch.setattr(pyhf, "set_backend", counted)
+    np.testing.assert_array_equal(model.upper_limit(signal), expected)
+    assert len(switches) == 2  # to jax and back
+    switches.clear()
+    with model.evaluation_scope():
+        model.upper_limit(signal)
+        model.fit(signal)
+        model.nll(1.0, signal)
+    assert len(switches) == 2
+    assert pyhf.get_backend()[0].name == "numpy"
+    original(*before)

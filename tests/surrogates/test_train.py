@@ -168,6 +168,20 @@ def test_progress_callback_and_bar(toy_data):
     quick(s, q, epochs=2, progress=True)
 
 
+def test_cosine_schedule_anneals_the_learning_rate_over_the_epochs(toy_data):
+    s, q = toy_data
+    records: list[EpochRecord] = []
+    _, report = quick(s, q, epochs=20, patience=50, lr=1e-2, schedule="cosine", progress=records.append)
+    lrs = np.array([r.lr for r in records])
+    expected = 1e-5 + 0.5 * (1e-2 - 1e-5) * (1 + np.cos(np.pi * np.arange(20) / 20))
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+    assert report.settings["schedule"] == "cosine"
+    # the plateau schedule keeps the rate while the validation loss improves
+    plateau: list[EpochRecord] = []
+    quick(s, q, epochs=3, patience=50, lr=1e-2, progress=plateau.append)
+    assert [r.lr for r in plateau] == [1e-2] * 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -180,6 +194,7 @@ def test_progress_callback_and_bar(toy_data):
         ({"dtype": "float16"}, "'dtype'"),
         ({"threads": 0}, "'threads'"),
         ({"activation": "relu"}, "'activation'"),
+        ({"schedule": "step"}, "'schedule'"),
     ],
 )
 def test_input_errors(kwargs, match):

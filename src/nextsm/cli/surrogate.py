@@ -88,6 +88,8 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
 @click.option("--hidden", default="128,128,128", show_default=True, help="Hidden layer widths.")
 @click.option("--epochs", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--schedule", type=click.Choice(["plateau", "cosine"]), default="plateau", show_default=True,
+              help="Learning rate: halved on validation plateaus, or cosine-annealed over --epochs.")
 @click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
@@ -104,9 +106,9 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
               help="Learn only the difference to independent Poisson counts (LABELS_FOLDER/baseline.npz, written by "
                    "`nextsm surrogate labels`, or `nextsm surrogate baseline` for older folders).  Default: use it "
                    "if the folder has it.")
-def train_command(labels_folders: tuple[Path, ...], out: Path, hidden: str, epochs: int, patience: int, ensemble: int,
-                  seed: int, lr: float, weight_decay: float, q_scale: float, threads: int, reference_points: int,
-                  baseline: bool | None) -> None:
+def train_command(labels_folders: tuple[Path, ...], out: Path, hidden: str, epochs: int, patience: int,
+                  schedule: str, ensemble: int, seed: int, lr: float, weight_decay: float, q_scale: float,
+                  threads: int, reference_points: int, baseline: bool | None) -> None:
     """Train a surrogate on one training set, or on several of the same workspace and sampling drawn with
     different seeds (pooled in the order given), with the `torch` extra, and save it with its model card."""
     try:
@@ -146,8 +148,8 @@ def train_command(labels_folders: tuple[Path, ...], out: Path, hidden: str, epoc
             "monotonic": True, "monotonic_tolerance": 0.05,  # the accuracy target on |Δq|
             "reference_points": {"signal": ref_s.tolist(), "q": ref_q.tolist(), "atol": 0.5, "rtol": 0.05}}
     network, report = train_surrogate(signals, labels, hidden=widths, epochs=epochs, patience=patience,
-                                      ensemble=ensemble, seed=seed, lr=lr, weight_decay=weight_decay,
-                                      q_scale=q_scale, progress=True, threads=threads,
+                                      schedule=schedule, ensemble=ensemble, seed=seed, lr=lr,  # type: ignore[arg-type]
+                                      weight_decay=weight_decay, q_scale=q_scale, progress=True, threads=threads,
                                       name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
                                       card=card, baseline=data.baseline if baseline else None)
     network = with_reference_points_inside(network)

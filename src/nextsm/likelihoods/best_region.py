@@ -14,6 +14,7 @@ all regions with the signal set to zero outside the chosen one: the other region
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,9 @@ class BestExpectedRegion(StatisticalModel):
     @property
     def n_regions(self) -> int:  # type: ignore[override]
         return self.regions_model.n_regions
+
+    def evaluation_scope(self) -> AbstractContextManager[None]:
+        return self.regions_model.evaluation_scope()
 
     def best_region(self, signal: ArrayLike) -> NDArray[np.intp]:
         """Index of the region with the largest expected r per hypothesis, shape ``(H,)``."""

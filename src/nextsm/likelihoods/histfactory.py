@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -379,6 +379,11 @@ class HistFactoryModel(StatisticalModel):
         if data not in DATA_KINDS:
             raise LikelihoodError(f"parameter 'data' must be one of {DATA_KINDS}, got {data!r}")
         return data if self._asimov_of is None else f"asimov:{self._asimov_of}"
+
+    def evaluation_scope(self) -> AbstractContextManager[None]:
+        """pyhf's backend of this model held for the whole ``with`` block (see
+        :meth:`StatisticalModel.evaluation_scope`): calls inside it do not switch pyhf's global backend."""
+        return _backend(self._core.backend)
 
     def nll(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed") -> NDArray[np.float64]:
         """``-ln L(μ)`` with all nuisance parameters profiled, shape ``(H,)``.

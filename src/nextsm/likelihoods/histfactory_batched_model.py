@@ -21,6 +21,7 @@ Two shortcuts, both exact:
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,6 +115,10 @@ class BatchedHistFactoryModel(StatisticalModel):
         if key not in self._profiles:
             self._profiles[key] = view.batched_profile(kind, **self._options)
         return self._profiles[key]
+
+    def evaluation_scope(self) -> AbstractContextManager[None]:
+        """The exact model's scope (pyhf's jax backend held across calls)."""
+        return self.model.evaluation_scope()
 
     def nll(self, mu: ArrayLike, signal: ArrayLike, *, data: DataKind = "observed") -> NDArray[np.float64]:
         """``-ln L(μ)`` with all nuisance parameters profiled, shape ``(H,)`` (one batched fit of all rows)."""

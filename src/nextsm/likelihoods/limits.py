@@ -36,8 +36,10 @@ Unlike spey, which returns ``1 - CLs`` from ``exclusion_confidence_level``, :fun
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -70,12 +72,29 @@ _MU_CEILING = 1e12
 _ZOOM_POINTS = 33
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_scope(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``function(model, ...)`` inside ``model.evaluation_scope()`` (one backend set-up for all its NLL calls)."""
+
+    @functools.wraps(function)
+    def scoped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        model = args[0] if args else kwargs["model"]
+        with model.evaluation_scope():  # type: ignore[attr-defined]
+            return function(*args, **kwargs)
+
+    return scoped
+
+
 def _data_for(expected: Expectation) -> DataKind:
     if expected not in _EXPECTATIONS:
         raise LikelihoodError(f"parameter 'expected' must be one of {_EXPECTATIONS}, got {expected!r}")
     return "apriori" if expected == "apriori" else "observed"
 
 
+@_in_scope
 def minimize_mu(
     model: StatisticalModel,
     signal: ArrayLike,
@@ -197,6 +216,7 @@ def _zoom_minimum(model: StatisticalModel, sig: NDArray[np.float64], data: DataK
     return FitResult(muhat=np.array([best_mu]), nll_min=np.array([best]))
 
 
+@_in_scope
 def twice_delta_nll(
     model: StatisticalModel,
     mu: ArrayLike,
@@ -226,6 +246,7 @@ def _qtilde(
     return np.where(fit.muhat > mu, 0.0, np.clip(q, 0.0, None))
 
 
+@_in_scope
 def qmu_tilde(
     model: StatisticalModel,
     mu: ArrayLike,
@@ -279,6 +300,7 @@ class _CLsCalculator:
         return _cls_from_q(q, q_a)
 
 
+@_in_scope
 def cls(
     model: StatisticalModel,
     mu: ArrayLike,
@@ -297,6 +319,7 @@ def cls(
     return _CLsCalculator(model, sig, expected, nsigma)(mu_v)
 
 
+@_in_scope
 def upper_limit(
     model: StatisticalModel,
     signal: ArrayLike,

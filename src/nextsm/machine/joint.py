@@ -8,7 +8,8 @@ same code as for a single result (``nextsm.likelihoods.limits``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -41,3 +42,14 @@ class JointModel(StatisticalModel):
 
     def asimov(self, data: DataKind = "observed") -> JointModel:
         return JointModel([m.asimov(data) for m in self.members])
+
+    def evaluation_scope(self) -> AbstractContextManager[None]:
+        """Every member's scope, entered in order and left in reverse."""
+        return self._scopes()
+
+    @contextmanager
+    def _scopes(self) -> Iterator[None]:
+        with ExitStack() as stack:
+            for member in self.members:
+                stack.enter_context(member.evaluation_scope())
+            yield

@@ -108,38 +108,39 @@ def continue_labels(model: HistFactoryModel, signals: NDArray[np.float64], q: ND
             state["failed"] += 1
             return None
 
-    while state["stage"] <= (sweeps if k >= 1 else 0):
-        rows = np.arange(len(live)) if state["stage"] == 0 else np.flatnonzero(state["visit"])
-        for row in rows[state["position"]:]:
-            h = int(live[row])
-            before = state["fits"]
-            if state["stage"] == 0:
-                found = fit(h, None)
-                if found is not None:
-                    if pars is None:
-                        pars = state["pars"] = np.full((len(sig), found[1].size), np.nan)
-                    pars[h], has[h] = found[1], True
-                    best[h] = min(best[h], found[0])
-            else:
-                for j in near[row]:
-                    if not has[j]:
-                        continue
-                    found = fit(h, pars[j])  # type: ignore[index]
-                    if found is not None and found[0] < best[h] - _IMPROVEMENT:
-                        best[h], pars[h] = found  # type: ignore[index]
-                        state["changed"][h] = True
-            state["position"] += 1
-            since_save += state["fits"] - before
-            if checkpoint is not None and since_save >= every:
-                _save_state(checkpoint, identity, state)
-                since_save = 0
-        if state["stage"] >= 1:
-            state["visit"] = state["changed"][near].any(axis=1)
-            state["changed"] = np.zeros(len(sig), dtype=bool)
-        state["stage"] += 1
-        state["position"] = 0
-        if state["stage"] >= 1 and not state["visit"].any():
-            break
+    with view.evaluation_scope():  # one pyhf backend switch for all fits
+        while state["stage"] <= (sweeps if k >= 1 else 0):
+            rows = np.arange(len(live)) if state["stage"] == 0 else np.flatnonzero(state["visit"])
+            for row in rows[state["position"]:]:
+                h = int(live[row])
+                before = state["fits"]
+                if state["stage"] == 0:
+                    found = fit(h, None)
+                    if found is not None:
+                        if pars is None:
+                            pars = state["pars"] = np.full((len(sig), found[1].size), np.nan)
+                        pars[h], has[h] = found[1], True
+                        best[h] = min(best[h], found[0])
+                else:
+                    for j in near[row]:
+                        if not has[j]:
+                            continue
+                        found = fit(h, pars[j])  # type: ignore[index]
+                        if found is not None and found[0] < best[h] - _IMPROVEMENT:
+                            best[h], pars[h] = found  # type: ignore[index]
+                            state["changed"][h] = True
+                state["position"] += 1
+                since_save += state["fits"] - before
+                if checkpoint is not None and since_save >= every:
+                    _save_state(checkpoint, identity, state)
+                    since_save = 0
+            if state["stage"] >= 1:
+                state["visit"] = state["changed"][near].any(axis=1)
+                state["changed"] = np.zeros(len(sig), dtype=bool)
+            state["stage"] += 1
+            state["position"] = 0
+            if state["stage"] >= 1 and not state["visit"].any():
+                break
     if checkpoint is not None:
         _save_state(checkpoint, identity, state)
     q_new = np.where(np.isfinite(q), np.minimum(q, 2.0 * (best - background)), q)

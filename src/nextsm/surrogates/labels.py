@@ -156,7 +156,10 @@ class Labeller:
         self.fallbacks = np.zeros(len(VARIANTS), dtype=int)
 
     def __call__(self, signals: NDArray[np.float64]) -> NDArray[np.float64]:
-        sig = np.atleast_2d(np.asarray(signals, dtype=float))
+        with self.model.evaluation_scope():
+            return self._labels(np.atleast_2d(np.asarray(signals, dtype=float)))
+
+    def _labels(self, sig: NDArray[np.float64]) -> NDArray[np.float64]:
         out = np.empty((sig.shape[0], len(VARIANTS)))
         if self.fitter == "slsqp":
             for j, (view, data) in enumerate(self._views):
@@ -260,16 +263,17 @@ def _label_chunks(database: str | None, analysis_name: str, file: str, folder: s
         if not (Path(folder) / "baseline.npz").exists():
             write_baseline(folder, model)
         labeller = Labeller(model, fitter, batch=chunk_size)
-        for k in chunks:
-            path = _chunk_path(Path(folder), k)
-            if path.exists():
-                continue
-            values = labeller(signals[k * chunk_size:(k + 1) * chunk_size])
-            tmp = path.with_name(path.stem + ".tmp.npy")
-            np.save(tmp, values, allow_pickle=False)
-            tmp.replace(path)
-            if on_chunk is not None:
-                on_chunk()
+        with model.evaluation_scope():  # one pyhf backend switch for the whole run, not one per fit
+            for k in chunks:
+                path = _chunk_path(Path(folder), k)
+                if path.exists():
+                    continue
+                values = labeller(signals[k * chunk_size:(k + 1) * chunk_size])
+                tmp = path.with_name(path.stem + ".tmp.npy")
+                np.save(tmp, values, allow_pickle=False)
+                tmp.replace(path)
+                if on_chunk is not None:
+                    on_chunk()
     return chunks
 
 

@@ -30,8 +30,11 @@ are none), ``(x_mean, x_std)`` the mean and standard deviation of :math:`\ln(1 +
 ``(y_mean, y_std)`` those of the labels.  Each member (``ensemble`` of them, seeds ``seed + k``) is
 initialised like ``torch.nn.Linear`` (inside :func:`torch.random.fork_rng`, so the global torch RNG
 is left untouched), then trained with AdamW on shuffled mini-batches (a ``torch.Generator``), the
-learning rate halved after ``max(1, patience // 3)`` epochs without a new best validation loss, and
-stopped after ``patience`` such epochs; the weights of the best validation epoch are kept.  The held-out
+learning rate either halved after ``max(1, patience // 3)`` epochs without a new best validation loss
+(``schedule="plateau"``) or annealed as :math:`\eta_e = \eta_{\min} + \tfrac12(\eta - \eta_{\min})(1 + \cos(\pi e/E))`
+over the E epochs, with :math:`\eta_{\min} = 10^{-3}\eta` (``"cosine"``, SGDR without restarts, Loshchilov & Hutter,
+arXiv:1608.03983: its course does not depend on the noise of the validation loss), and stopped after ``patience``
+epochs without a new best; the weights of the best validation epoch are kept.  The held-out
 accuracy (:func:`~nextsm.surrogates.accuracy.accuracy_report`) is measured with the exported numpy
 network on the test set (on the validation set if ``test_fraction == 0``).  The domain is the
 largest yield per region and label per variant over *all* hypotheses given.
@@ -63,9 +66,12 @@ from nextsm.surrogates.network import (
     poisson_q,
 )
 
-__all__ = ["EpochRecord", "TorchSurrogate", "TrainingReport", "train_surrogate"]
+__all__ = ["SCHEDULES", "EpochRecord", "TorchSurrogate", "TrainingReport", "train_surrogate"]
 
 DType = Literal["float32", "float64"]
+Schedule = Literal["plateau", "cosine"]
+#: learning-rate schedules of :func:`train_surrogate`
+SCHEDULES: tuple[Schedule, ...] = ("plateau", "cosine")
 
 
 class TorchSurrogate(nn.Module):
@@ -297,13 +303,16 @@ def _train_member(
     lr: float,
     weight_decay: float,
     patience: int,
+    schedule: Schedule,
     generator: torch.Generator,
     report: Callable[[EpochRecord], None] | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool]:
     optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=0.5, patience=max(1, patience // 3)
-    )
+    scheduler: Any
+    if schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=1e-3 * lr)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, patience // 3))
     s_tr, q_tr, w_tr = data["s_train"], data["q_train"], data["w_train"]
     n_train = s_tr.shape[0]
     best_loss, best_epoch, since_best = float("inf"), 0, 0
@@ -327,7 +336,11 @@ def _train_member(
             val = float(_loss(module(data["s_val"]), data["q_val"], data["w_val"]))
         train_curve.append(total / n_train)
         val_curve.append(val)
-        scheduler.step(val)
+        lr_now = optimizer.param_groups[0]["lr"]
+        if schedule == "cosine":
+            scheduler.step()
+        else:
+            scheduler.step(val)
         if val < best_loss:
             best_loss, best_epoch, since_best = val, epoch, 0
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -335,7 +348,7 @@ def _train_member(
             since_best += 1
         if report is not None:
             report(
-                EpochRecord(member, epoch, train_curve[-1], val, best_loss, optimizer.param_groups[0]["lr"])
+                EpochRecord(member, epoch, train_curve[-1], val, best_loss, lr_now)
             )
         if since_best >= patience:
             stopped = True
@@ -357,6 +370,7 @@ def train_surrogate(
     validation_fraction: float = 0.1,
     test_fraction: float = 0.1,
     patience: int = 30,
+    schedule: Schedule = "plateau",
     ensemble: int = 1,
     seed: int = 0,
     q_scale: float = 10.0,
@@ -391,6 +405,9 @@ def train_surrogate(
         Share held out for the accuracy figures, in [0, 1); 0 measures them on the validation set.
     patience:
         Epochs without a new best validation loss before stopping (the best weights are kept).
+    schedule:
+        ``"plateau"`` (halve the learning rate after ``patience // 3`` epochs without a new best) or
+        ``"cosine"`` (anneal it to 10⁻³ of ``lr`` over ``epochs``; module docstring).
     ensemble:
         Number of members K (seeds ``seed + k``, same split and transforms).
     seed:
@@ -440,6 +457,8 @@ def train_surrogate(
         raise LikelihoodError(f"parameter 'threads' is {threads!r}, expected None or an integer >= 1")
     if dtype not in ("float32", "float64"):
         raise LikelihoodError(f"parameter 'dtype' is {dtype!r}, expected 'float32' or 'float64'")
+    if schedule not in SCHEDULES:
+        raise LikelihoodError(f"parameter 'schedule' is {schedule!r}, expected one of {SCHEDULES}")
     if not q_scale > 0:
         raise LikelihoodError(f"parameter 'q_scale' is {q_scale!r}, expected > 0")
     torch_dtype = torch.float32 if dtype == "float32" else torch.float64
@@ -513,6 +532,7 @@ def train_surrogate(
                 lr=lr,
                 weight_decay=weight_decay,
                 patience=patience,
+                schedule=schedule,
                 generator=generator,
                 report=callback,
             )
@@ -537,6 +557,7 @@ def train_surrogate(
         "validation_fraction": validation_fraction,
         "test_fraction": test_fraction,
         "patience": patience,
+        "schedule": schedule,
         "ensemble": ensemble,
         "seed": seed,
         "q_scale": q_scale,
