@@ -19,6 +19,11 @@ DEMO_BEST = {"masses": {"1000022": 359.97764673573005, "1000003": 811.9637420868
              "decays": {"1000003": {"1000022,3": 1.0}},
              "ssmultipliers": {"-1000003,1000003": 0.6668890872006369}}
 DEMO_K, DEMO_MU = 2.9349527847422934, 1.4320013409219041
+#: how far K and μ̂ of that model may move between library versions: the UL maps are interpolated on a Delaunay
+#: triangulation of regular mass grids, whose cocircular points qhull may split differently from one scipy release
+#: to another (scipy 1.17.1: K = 2.9461, μ̂ = 1.43255, i.e. r_max moved by 4e-4).  Exact agreement with the walker
+#: in one environment is the next test's job.
+ACROSS_VERSIONS = 5e-3
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +36,8 @@ def machinery(database):
 def test_explain_gives_the_stored_k_of_a_hiscore(machinery):
     predictor, lists = machinery
     result = explain(ProtoModel.from_dict(DEMO_BEST), predictor, lists)
-    assert pytest.approx(DEMO_K, abs=1e-6) == result.K
-    assert result.statistic.mu_hat == pytest.approx(DEMO_MU, abs=1e-6)
+    assert pytest.approx(DEMO_K, rel=ACROSS_VERSIONS) == result.K
+    assert result.statistic.mu_hat == pytest.approx(DEMO_MU, rel=ACROSS_VERSIONS)
     assert result.statistic.mu_hat == pytest.approx(result.mu_max)  # μ̂ sits at the walker's cap here
     assert result.passed
     assert result.to_dict()["K"] == result.K == result.statistic.K

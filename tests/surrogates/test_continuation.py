@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -83,6 +84,9 @@ class _TwoBranches:
 
     def nll(self, mu, signal, *, data="observed"):
         return np.zeros(np.atleast_2d(signal).shape[0])
+
+    def evaluation_scope(self):
+        return contextlib.nullcontext()
 
     def profile_fit(self, signal, *, data="observed", start=None):
         branch = 1.0 if (start is not None and start[0] == 1.0) or signal[0] > 2.7 else 0.0
