@@ -26,11 +26,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nextsm.surrogates.labels import (
+    _RESUME_KEYS,
     FORMAT,
     LabelSet,
     SamplingSettings,
     TrainingSetError,
     _chunk_path,
+    _write_chunk,
     draw_signals,
     load_labels,
 )
@@ -39,7 +41,7 @@ from nextsm.surrogates.network import VARIANTS
 __all__ = ["pack_labels", "signals_digest", "unpack_labels"]
 
 #: manifest fields that must agree between an archive and a folder it is unpacked into
-_SAME_SET_KEYS = ("format", "analysis", "file", "workspace_sha256", "n", "seed", "regions", "sampling", "chunk_size")
+_SAME_SET_KEYS = ("format", "regions", *_RESUME_KEYS)
 
 
 def signals_digest(signals: NDArray[np.float64]) -> str:
@@ -140,10 +142,7 @@ def unpack_labels(path: str | os.PathLike[str], folder: str | os.PathLike[str],
         np.savez(out / "baseline.npz", n=baseline[0], b=baseline[1])
     start = 0
     for k, count in zip(chunks, counts, strict=True):
-        chunk = _chunk_path(out, int(k))
-        if not chunk.exists():
-            tmp = chunk.with_name(chunk.stem + ".tmp.npy")
-            np.save(tmp, labels[start:start + count], allow_pickle=False)
-            tmp.replace(chunk)
+        if not _chunk_path(out, int(k)).exists():
+            _write_chunk(out, int(k), labels[start:start + count])
         start += count
     return load_labels(out)

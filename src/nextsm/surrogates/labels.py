@@ -118,7 +118,6 @@ def sample_signals(n: int, background: NDArray[np.float64], bg_error: NDArray[np
     return out
 
 
-
 def draw_signals(analysis: Analysis, regions: Sequence[str], n: int, seed: int,
                  settings: SamplingSettings | None = None) -> NDArray[np.float64]:
     """The ``n`` hypotheses of the training set (``regions`` of ``analysis``, ``seed``): :func:`sample_signals`
@@ -241,6 +240,14 @@ def _chunk_path(folder: Path, k: int) -> Path:
     return folder / f"labels-{k:04d}.npy"
 
 
+def _write_chunk(folder: Path, k: int, values: NDArray[np.float64]) -> None:
+    """Write chunk ``k`` of ``folder`` atomically (a killed run never leaves a partial chunk)."""
+    path = _chunk_path(folder, k)
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, values, allow_pickle=False)
+    tmp.replace(path)
+
+
 def _label_chunks(database: str | None, analysis_name: str, file: str, folder: str, chunks: list[int],
                   chunk_size: int, backend: str, fitter: str = "slsqp",
                   on_chunk: Callable[[], None] | None = None) -> list[int]:
@@ -265,16 +272,16 @@ def _label_chunks(database: str | None, analysis_name: str, file: str, folder: s
         labeller = Labeller(model, fitter, batch=chunk_size)
         with model.evaluation_scope():  # one pyhf backend switch for the whole run, not one per fit
             for k in chunks:
-                path = _chunk_path(Path(folder), k)
-                if path.exists():
+                if _chunk_path(Path(folder), k).exists():
                     continue
-                values = labeller(signals[k * chunk_size:(k + 1) * chunk_size])
-                tmp = path.with_name(path.stem + ".tmp.npy")
-                np.save(tmp, values, allow_pickle=False)
-                tmp.replace(path)
+                _write_chunk(Path(folder), k, labeller(signals[k * chunk_size:(k + 1) * chunk_size]))
                 if on_chunk is not None:
                     on_chunk()
     return chunks
+
+
+#: manifest fields that must agree for a folder to be resumed (or filled from a label archive)
+_RESUME_KEYS = ("analysis", "file", "workspace_sha256", "n", "seed", "sampling", "chunk_size")
 
 
 def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: str, *, n: int, seed: int,
@@ -303,7 +310,7 @@ def generate_labels(folder: str | os.PathLike[str], analysis: Analysis, file: st
     manifest = out / "manifest.json"
     if manifest.exists():
         old = json.loads(manifest.read_text(encoding="utf-8"))
-        for key in ("analysis", "file", "workspace_sha256", "n", "seed", "sampling", "chunk_size"):
+        for key in _RESUME_KEYS:
             if old.get(key) != meta[key]:
                 raise TrainingSetError(f"{manifest}: field '{key}' is {old.get(key)!r}, this request has "
                                        f"{meta[key]!r}; use another folder")
