@@ -31,6 +31,16 @@ def test_reads_tiny_database(tiny_database, tmp_path):
     assert em.dataset("SR1").upper_limit == pytest.approx(1.5)
 
 
+def test_binary_files_beside_the_text_files_are_not_read(tiny_database, tmp_path):
+    """SModelS writes its pickles (``.db3.pcl``, ``db3.pcl``) into the folders of a database it has loaded."""
+    clean = load_database(tiny_database, use_cache=False)
+    for folder in [tiny_database, *(p for p in tiny_database.glob("*TeV/*/*") if p.is_dir())]:
+        (folder / ".db3.pcl").write_bytes(b"\x80\x04\x95binary\xff")
+    polluted = load_database(tiny_database, use_cache=False)
+    assert polluted.content_hash == clean.content_hash
+    assert [a.name for a in polluted] == [a.name for a in clean]
+
+
 def test_same_result_from_tarball(tiny_database, tmp_path):
     archive = tmp_path / "tiny.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

@@ -236,7 +236,7 @@ def read_database(
     grouped: dict[str, dict[str, str]] = defaultdict(dict)
     workspaces: dict[str, list[str]] = defaultdict(list)
     version = "unknown"
-    for rel, text in source.iter_texts(""):
+    for rel, text in source.iter_texts((".txt", ".json", ".txte", "version")):
         if not (rel.endswith(".txt") or rel.endswith(".json") or rel.endswith(".txte") or rel == "version"):
             continue
         digest.update(rel.encode())

@@ -135,8 +135,10 @@ class DatabaseSource:
         except UnicodeDecodeError as exc:
             raise DatabaseError(f"not UTF-8 text ({exc})", path=rel) from None
 
-    def iter_texts(self, suffix: str = ".txt") -> Iterator[tuple[str, str]]:
-        """Yield ``(relative path, text)`` of every file ending in ``suffix``, in archive order."""
+    def iter_texts(self, suffix: str | tuple[str, ...] = ".txt") -> Iterator[tuple[str, str]]:
+        """Yield ``(relative path, text)`` of every file ending in ``suffix`` (one or a tuple), in archive order.
+
+        Other files are not read (a folder may hold binary files, e.g. SModelS' ``.db3.pcl`` pickles)."""
         if self._tar is not None:
             for rel, member in self._members.items():
                 if rel.endswith(suffix):
