@@ -67,3 +67,11 @@ def test_the_walker_uses_surrogates_only_where_they_exist(database):
     slow = next(c for c in ev_surrogates.critics if c["critic"] == "slow")
     assert slow["passed"]
     assert any(r["type"] == "combined" for r in slow["results"])  # the critic sees the full likelihood too
+
+
+def test_fallback_without_the_database_files_is_refused_clearly(database):
+    from nextsm.errors import LikelihoodError
+    from nextsm.surrogates.likelihood import surrogate_likelihoods
+
+    with pytest.raises(LikelihoodError, match=r"'outside' is 'fallback'.*pass 'source'"):
+        surrogate_likelihoods(database.analysis("ATLAS-SUSY-2018-04-eff"), outside="fallback")

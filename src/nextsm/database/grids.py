@@ -262,7 +262,7 @@ def coordinate_kinds(
     if _is_flat(layout):
         numbers = [e for e in layout if e != "*"]
         if data_map is None:
-            return ("mass",) * len(numbers)
+            return ("mass",) * len(numbers)  # type: ignore[return-value]
         parsed = parse_data_map(data_map)
         if len(parsed) != len(numbers):
             raise ValueError(

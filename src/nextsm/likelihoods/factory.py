@@ -253,7 +253,8 @@ def _flat_points(masses: ArrayLike, grid: GridTable, flatten: Callable[..., Arra
     if arr is not None and arr.ndim == 2 and arr.shape[1] == dim:
         return arr
     try:
-        return np.array([np.asarray(flatten(p, grid.layout), dtype=float) for p in masses], dtype=float)  # type: ignore[union-attr]
+        return np.array([np.asarray(flatten(p, grid.layout), dtype=np.float64) for p in masses],  # type: ignore[union-attr]
+                        dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise LikelihoodError(f"parameter 'masses' does not match the grid layout {grid.layout}: {exc}") from None
 

@@ -224,7 +224,7 @@ class _Core:
 
     def _setup(self, mu: float, signal: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[tuple[float, float]]]:
         init = self.init.copy()
-        bounds = list(self.bounds)
+        bounds: list[tuple[float, float]] = list(self.bounds)  # type: ignore[arg-type]
         init[self.yield_index] = signal
         for i, s in zip(self.yield_index, signal, strict=True):
             bounds[i] = (float(s), float(s))

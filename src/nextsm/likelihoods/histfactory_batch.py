@@ -224,7 +224,7 @@ def _program(core: _Core, free_index: tuple[int, ...], iterations: int, step_len
         active = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
         return jnp.where(active, 0.0, g), active
 
-    def solve_one(signal: Any, data: Any, template: Any, x0: Any, b0: Any) -> tuple[Any, Any]:
+    def solve_one(signal: Any, data: Any, template: Any, x0: Any, b0: Any) -> tuple[Any, Any, Any]:
         base = template.at[yields].set(signal)
 
         def body(_: int, state: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:

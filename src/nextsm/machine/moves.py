@@ -93,7 +93,7 @@ def _groups(model: ProtoModel, pdg: int) -> list[tuple[tuple[int, ...], ...]]:
     """Free channel groups of ``pdg`` (each a tuple of channels) for the model's masses."""
     opened = model.open_channels(pdg)
     off = OFFSHELL_CHANNELS.get(pdg, frozenset())
-    groups = [(c,) for c in opened if c not in off]
+    groups: list[tuple[tuple[int, ...], ...]] = [(c,) for c in opened if c not in off]
     shell = tuple(c for c in opened if c in off)
     if shell:
         groups.append(shell)
@@ -123,7 +123,7 @@ def _pairs_with_table(model: ProtoModel) -> list[Pair]:
 
 
 def _addable(model: ProtoModel) -> list[int]:
-    out = []
+    out: list[int] = []
     if len(model.masses) >= 1 + MoveSettings().max_particles:
         return out
     for pdg in PARTICLES:
@@ -351,13 +351,13 @@ def propose(model: ProtoModel, rng: np.random.Generator, settings: MoveSettings 
     if move == "kappa":
         pairs = _pairs_with_table(model)
         pair = pairs[int(rng.integers(len(pairs)))]
-        old = model.ssmultipliers.get(pair, 1.0)
-        new_kappa = old * math.exp(float(rng.normal(0.0, settings.kappa_sigma)))
+        old_kappa = model.ssmultipliers.get(pair, 1.0)
+        new_kappa = old_kappa * math.exp(float(rng.normal(0.0, settings.kappa_sigma)))
         new = _rebuild(model, ssmultipliers={**model.ssmultipliers, pair: new_kappa})
         if new is None:
             return None
         n = len(pairs)
-        return Proposal(new, "kappa", f"κ{pair} {old:.3g} -> {new_kappa:.3g}", log_choice - math.log(n),
+        return Proposal(new, "kappa", f"κ{pair} {old_kappa:.3g} -> {new_kappa:.3g}", log_choice - math.log(n),
                         reverse_choice(new, "kappa") - math.log(n))
     if move == "merge":
         pairs = _merge_pairs(model)

@@ -309,7 +309,7 @@ class ProtoModel:
             if not PARTICLES[pdg].self_conjugate:
                 signed.append(-pdg)
         pairs = {tuple(sorted((a, b))) for i, a in enumerate(signed) for b in signed[i:]}
-        return tuple(sorted(pairs, key=lambda p: (abs(p[0]), abs(p[1]), p)))  # type: ignore[return-value]
+        return tuple(sorted(pairs, key=lambda p: (abs(p[0]), abs(p[1]), p)))  # type: ignore[return-value,arg-type]
 
     # ---------------------------------------------------------------- prior
     def n_particles(self) -> int:

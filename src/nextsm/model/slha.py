@@ -74,7 +74,7 @@ def to_slha(model: ProtoModel, xsecs: Mapping[float, Mapping[Pair, float]] | Non
             if is_self_conjugate(pdg) and _canonical(conj) != _canonical(channel):
                 parts = ((channel, br / 2.0), (conj, br / 2.0))
             else:
-                parts = ((channel, br),)
+                parts = ((channel, br),)  # type: ignore[assignment]
             for daughters, value in parts:
                 codes = "  ".join(f"{c:>9d}" for c in daughters)
                 lines.append(f"   {value:.8E}   {len(daughters)}   {codes}")

@@ -91,7 +91,8 @@ def study_pvalue(study: str | Path) -> PValueData:
 
     study = Path(study)
     real, fakes = _study_runs(study)
-    k_real, k_fakes = {}, {}
+    k_real: dict[str, float] = {}
+    k_fakes: dict[str, float] = {}
     for runs, out in ((real, k_real), (fakes, k_fakes)):
         for run in runs:
             try:

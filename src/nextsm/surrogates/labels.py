@@ -50,6 +50,7 @@ from nextsm.surrogates.network import EXCLUDED_B, VARIANTS
 
 if TYPE_CHECKING:
     from nextsm.database.records import Analysis
+    from nextsm.likelihoods.base import DataKind
     from nextsm.likelihoods.histfactory import HistFactoryModel
 
 __all__ = [
@@ -130,8 +131,8 @@ def draw_signals(analysis: Analysis, regions: Sequence[str], n: int, seed: int,
 #: how labels are fitted: one SLSQP fit per hypothesis, or the vectorised solver with SLSQP for the rest
 FITTERS = ("slsqp", "batched")
 
-_VIEWS = (("observed", "observed"), ("apriori", "apriori"), ("asimov:observed", "observed"),
-          ("asimov:apriori", "apriori"))
+_VIEWS: tuple[tuple[str, DataKind], ...] = (("observed", "observed"), ("apriori", "apriori"),
+                                            ("asimov:observed", "observed"), ("asimov:apriori", "apriori"))
 
 
 class Labeller:

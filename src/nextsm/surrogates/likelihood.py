@@ -124,13 +124,16 @@ def surrogate_likelihoods(analysis: Analysis, *, source: DatabaseSource | None =
     if not files or analysis.workspace_data:  # a fake's workspace data are not what a surrogate learned
         return None
     mode: Outside = outside or ("fallback" if source is not None else "raise")
+    if mode == "fallback" and source is None:
+        raise LikelihoodError("parameter 'outside' is 'fallback', which needs the database files: pass 'source'")
     out = []
     for file in files:
         digest = workspace_hash(analysis, file, source) if source is not None else None
         network = find_surrogate(analysis.name, file, folders=folders, workspace_sha256=digest)
         if network is None:
             return None
-        fallback = HistFactoryModel.from_analysis(analysis, file, source) if mode == "fallback" else None
+        fallback = (HistFactoryModel.from_analysis(analysis, file, source)
+                    if mode == "fallback" and source is not None else None)
         out.append(ResultLikelihood(analysis.id, "surrogate", tuple(network.region_names),
                                     SurrogateLikelihood(network, outside=mode, fallback=fallback),
                                     f"surrogate of workspace {file}"))

@@ -107,7 +107,7 @@ def cluster_members(
         if c.average is None or c.upper_limit is None:
             return False
         dists = [_distance(c.upper_limit, m.upper_limit) for m in c.members]
-        return not any(d is None for d in dists) and max(dists, default=0.0) <= max_dist
+        return not any(d is None for d in dists) and max(dists, default=0.0) <= max_dist  # type: ignore[type-var,operator]
 
     n = len(clusters)
     big = 2.0 * max_dist

@@ -236,7 +236,7 @@ class CompiledDatabase:
                 members.append(head.interpolator())
                 base = members[0]
                 assert base is not None
-                columns = [(ids, it, None) for ids, it in self.stack_members[index][1:]]
+                columns: list[tuple[int, int, str | None]] = [(ids, it, None) for ids, it in self.stack_members[index][1:]]
                 if head.expected_column >= 0:
                     columns.append((first[0], first[1], "expectedUpperLimits"))
                 for ids, it, grid_field in columns:
@@ -353,15 +353,15 @@ def compile_database(
     order = list(stacks.values())
     for istack, members in enumerate(order):
         for column, (ids, it) in enumerate(members):
-            tx = datasets[ids].txnames[it]
-            tx.stack, tx.column = istack, column
+            member = datasets[ids].txnames[it]
+            member.stack, member.column = istack, column
         if len(members) == 1:  # a UL map: its expected map joins the stack if it has the same points
-            tx = datasets[members[0][0]].txnames[members[0][1]]
-            observed, expected = tx.raw.grids.get("upperLimits"), tx.raw.grids.get("expectedUpperLimits")
-            if (tx.grid_field == "upperLimits" and observed is not None and expected is not None
+            head = datasets[members[0][0]].txnames[members[0][1]]
+            observed, expected = head.raw.grids.get("upperLimits"), head.raw.grids.get("expectedUpperLimits")
+            if (head.grid_field == "upperLimits" and observed is not None and expected is not None
                     and observed.points.shape == expected.points.shape
                     and np.array_equal(observed.points, expected.points)):
-                tx.expected_column = 1
+                head.expected_column = 1
     return CompiledDatabase(database, tuple(datasets), tuple(unsupported),
                             tuple(tuple(m) for m in order),
                             patterns_by_shape={shape: tuple((p, tuple(m)) for p, m in d.items())

@@ -694,11 +694,11 @@ class Predictor:
                 ds = self.compiled.datasets[p.dataset_index].dataset
                 if ds.observed_n is None or ds.expected_bg is None or not ds.bg_error:
                     continue
-                model = PoissonGaussian([ds.observed_n], [ds.expected_bg], [ds.bg_error])
+                em_model = PoissonGaussian([ds.observed_n], [ds.expected_bg], [ds.bg_error])
                 sig = np.array([[p.yields[0]]])
-                fit = model.fit(sig)
-                out[i] = replace(p, nll_bsm=float(model.nll(1.0, sig)[0]), nll_sm=float(model.nll(0.0, sig)[0]),
-                                 mu_hat=float(fit.muhat[0]))
+                fit = em_model.fit(sig)
+                out[i] = replace(p, nll_bsm=float(em_model.nll(1.0, sig)[0]),
+                                 nll_sm=float(em_model.nll(0.0, sig)[0]), mu_hat=float(fit.muhat[0]))
             elif p.type == "combined":
                 model = self._combined_model(p.folder)
                 results = model if isinstance(model, list) else [model]
