@@ -2,7 +2,7 @@
 
 *Live* (extra ``validation``): SModelS 3.2.1 and nextsm compute the predictions of every validation protomodel on
 the same sub-database of :data:`LIVE_ANALYSES` (extracted into a temporary folder; SModelS builds its pickle of
-these analyses in ~25 s), with the fixture generator's own SModelS calls (``make_smodels_predictions.evaluate``).
+these analyses in 1–3 min), with the fixture generator's own SModelS calls (``make_smodels_predictions.evaluate``).
 
 *Stored*: the fixture ``tests/fixtures/theory/smodels_predictions.json`` holds SModelS 3.2.1's predictions for every
 dataset (``useBestDataset=False``) for the protomodels of ``validation_models.json``, with the proto-model
