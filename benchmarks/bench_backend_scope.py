@@ -67,7 +67,7 @@ def main() -> None:
 
     from nextsm.database import DatabaseSource, load_database
     from nextsm.likelihoods.histfactory import HistFactoryModel
-    from nextsm.surrogates.labels import _regions, sample_signals
+    from nextsm.surrogates.labels import _regions, draw_signals
 
     db = load_database(args.database)
     analysis = db.analysis(args.analysis)
@@ -76,10 +76,7 @@ def main() -> None:
         model = HistFactoryModel.from_analysis(analysis, workspace, source, backend="jax")
         kept = [HistFactoryModel.from_analysis(db.analysis(a), w, source, backend="jax")
                 for a, w in (item.split(":", 1) for item in args.also_load)]
-    regions = _regions(analysis, workspace)
-    b = np.array([analysis.dataset(r).expected_bg or 1.0 for r in regions])
-    db_err = np.array([analysis.dataset(r).bg_error or 0.0 for r in regions])
-    signals = sample_signals(args.shapes + 1, b, db_err, np.random.default_rng(args.seed))
+    signals = draw_signals(analysis, _regions(analysis, workspace), args.shapes + 1, args.seed)
 
     pyhf.set_backend("numpy", "scipy", precision="64b")  # the caller's backend, as in a walker
     _limits(model, signals[:1])  # compile

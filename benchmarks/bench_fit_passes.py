@@ -44,16 +44,13 @@ def main() -> None:
     from nextsm.database import DatabaseSource, load_database
     from nextsm.likelihoods.histfactory import HistFactoryModel
     from nextsm.likelihoods.histfactory_batch import PASSES, FitPass
-    from nextsm.surrogates.labels import _regions, sample_signals
+    from nextsm.surrogates.labels import _regions, draw_signals
 
     db = load_database(args.database)
     analysis = db.analysis(args.analysis)
     with DatabaseSource(db.path) as source:
         model = HistFactoryModel.from_analysis(analysis, args.workspace, source, backend="jax")
-    regions = _regions(analysis, args.workspace)
-    b = np.array([analysis.dataset(r).expected_bg or 1.0 for r in regions])
-    db_err = np.array([analysis.dataset(r).bg_error or 0.0 for r in regions])
-    signals = sample_signals(args.n, b, db_err, np.random.default_rng(args.seed))
+    signals = draw_signals(analysis, _regions(analysis, args.workspace), args.n, args.seed)
 
     fitters = {"passes": PASSES, "one pass of 40": (FitPass(40, args.n),)}
     results: dict[str, Any] = {}

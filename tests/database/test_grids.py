@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
@@ -376,14 +375,9 @@ def test_agrees_with_smodels(database, database_path, fixture_script, tmp_path):
     for record in fixture["grids"]:
         analysis = database.analysis(record["folder"])
         dataset = analysis.dataset(record["dataset"])
-        members |= {f"{analysis.folder}/globalInfo.txt", f"{dataset.path}/dataInfo.txt",
-                    dataset.txname(record["txname"]).path}
+        members |= generator.txname_files(analysis, dataset, dataset.txname(record["txname"]))
     root = generator.extract(Path(database_path), members, tmp_path)
-    spec = importlib.util.spec_from_file_location("databaseParticles", root / "databaseParticles.py")
-    assert spec is not None
-    assert spec.loader is not None
-    particles = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(particles)
+    particles = generator.final_states(root)
     txnames: dict[str, object] = {}
     n_stored_differ = 0
 
@@ -391,7 +385,7 @@ def test_agrees_with_smodels(database, database_path, fixture_script, tmp_path):
         nonlocal n_stored_differ
         tx = database.analysis(record["folder"]).dataset(record["dataset"]).txname(record["txname"])
         if tx.path not in txnames:
-            txnames[tx.path] = generator.load_smodels_txname(root, tx.path, particles.finalStates)
+            txnames[tx.path] = generator.load_smodels_txname(root, tx.path, particles)
         smodels_tx = txnames[tx.path]
         data = getattr(smodels_tx, generator.GRID_KEYS[record["grid"]])
         layout = tx.grids[record["grid"]].layout

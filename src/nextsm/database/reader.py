@@ -214,6 +214,10 @@ def _build_analysis(folder: str, files: dict[str, str]) -> Analysis:
     return Analysis(folder=folder, info=info, datasets=tuple(datasets), disabled_datasets=tuple(sorted(disabled)))
 
 
+#: the files of a database that are read (and hashed); anything else, e.g. SModelS' binary pickles, is ignored
+_TEXT_SUFFIXES = (".txt", ".json", ".txte")
+
+
 def read_database(
     source: DatabaseSource,
     *,
@@ -236,8 +240,8 @@ def read_database(
     grouped: dict[str, dict[str, str]] = defaultdict(dict)
     workspaces: dict[str, list[str]] = defaultdict(list)
     version = "unknown"
-    for rel, text in source.iter_texts((".txt", ".json", ".txte", "version")):
-        if not (rel.endswith(".txt") or rel.endswith(".json") or rel.endswith(".txte") or rel == "version"):
+    for rel, text in source.iter_texts((*_TEXT_SUFFIXES, "version")):
+        if not (rel.endswith(_TEXT_SUFFIXES) or rel == "version"):  # "version" is a name, not a suffix
             continue
         digest.update(rel.encode())
         digest.update(b"\0")
