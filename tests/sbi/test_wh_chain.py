@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -170,6 +172,16 @@ def test_cli_simulate_wh_is_chunked_and_resumable(tmp_path, monkeypatch):
     assert again.exit_code == 0, again.output
     assert calls == []  # every chunk was reused
     np.testing.assert_array_equal(load_events(out).benchmark_weights, first.benchmark_weights)
+    # a chunk made with other generator settings (e.g. before tt̄ was split into sub-runs) is not mixed in
+    stale = sorted((tmp_path / "wh.chunks").glob("ttbar_*.json"))[0]
+    meta = json.loads(stale.read_text())
+    meta["metadata"]["generator"]["pythia_runs"] = [["Top:gg2ttbar = on"]]
+    stale.write_text(json.dumps(meta))
+    refused = CliRunner().invoke(sbi, args)
+    assert refused.exit_code != 0
+    assert "other settings" in refused.output
+    assert stale.name in refused.output
+    assert calls == []
     bad = CliRunner().invoke(sbi, ["simulate", "wh", "--n", "10", "--out", str(out), "--process", "zh"])
     assert bad.exit_code != 0
     assert "unknown process 'zh'" in bad.output
@@ -183,3 +195,24 @@ def test_wh_simulator_satisfies_the_protocol():
     assert sim.morphing.parameter_names == ("c_HWtil", "c_HW")
     assert len(sim.observable_names) == 29
     assert sim.provenance()["generator"]["process"] == "signal"
+
+
+def test_reconstruct_weights_each_event_by_its_sub_run():
+    """tt̄ comes from two Pythia sub-runs (W⁺ → ℓν, then W⁺ → qq̄' with W⁻ → ℓν): each event weighs σ_k/n_k."""
+    import dataclasses
+
+    assert pg.n_subruns("ttbar") == 2
+    assert pg.n_subruns("signal") == 1
+    chunk = _chunk("ttbar", 300, 3)
+    np.testing.assert_allclose(chunk.weights(), 3.0)  # one sub-run: σ/N for every event
+    w = np.where(np.arange(300) < 150, 2.0, 4.0)  # sub-runs of 150 events with σ = 300 and 600 fb
+    split = dataclasses.replace(chunk, event_weights=w)
+    sim = pg.WHSimulator(pg.GeneratorConfig(process="ttbar"))
+    flat = sim.reconstruct(chunk, np.random.default_rng(4))
+    sub = sim.reconstruct(split, np.random.default_rng(4))
+    ratio = sub.benchmark_weights[:, 0] / flat.benchmark_weights[:, 0]
+    assert set(np.round(ratio, 12)) == {round(2 / 3, 12), round(4 / 3, 12)}
+    assert np.all(np.diff(ratio) >= 0)  # events keep their order: the first sub-run's come first
+    assert sim.provenance()["generator"]["pythia_runs"][1][-1] == "24:onNegIfAny = 11 13"
+    with pytest.raises(SBIError, match="subrun"):
+        pg.pythia_settings(pg.GeneratorConfig(process="ttbar"), 7, subrun=2)

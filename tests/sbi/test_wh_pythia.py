@@ -61,6 +61,47 @@ def test_signal_chain_small():
 
 @pytest.mark.parametrize("process", pg.PROCESS_NAMES)
 def test_every_process_setting_is_known_to_pythia(process):
+    for subrun in range(pg.n_subruns(process)):
+        pythia = pythia8mc.Pythia("", False)
+        for line in pg.pythia_settings(pg.GeneratorConfig(process=process), 3, subrun):
+            assert pythia.readString(line), line
+
+
+def _ttbar_process_level(extra: tuple[str, ...], n: int, seed: int) -> tuple[float, list[list[int]]]:
+    """σ (mb) and, per event, the PDG ids of the W⁺ and W⁻ daughters of a tt̄ run at process level (fast)."""
     pythia = pythia8mc.Pythia("", False)
-    for line in pg.pythia_settings(pg.GeneratorConfig(process=process), 3):
+    for line in (*extra, "PartonLevel:all = off", "HadronLevel:all = off"):
         assert pythia.readString(line), line
+    assert pythia.init()
+    events = []
+    while len(events) < n:
+        if pythia.next():
+            rec = pythia.process
+            daughters = {24: [], -24: []}
+            for i in range(rec.size()):
+                mother = rec[rec[i].mother1()].id() if rec[i].mother1() > 0 else 0
+                if mother in daughters:
+                    daughters[mother].append(rec[i].id())
+            events.append([*daughters[24], *daughters[-24]])
+    return float(pythia.infoPython().sigmaGen()), events
+
+
+def test_ttbar_sub_runs_are_the_non_all_hadronic_part():
+    """Sub-run 1: W⁺ → ℓν; sub-run 2: W⁺ → qq̄', W⁻ → ℓν; their σ add up to σ(≥ 1 leptonic W) of the inclusive run."""
+    config = pg.GeneratorConfig(process="ttbar")
+    sigma, parts = [], []
+    for k in range(pg.n_subruns("ttbar")):
+        s, events = _ttbar_process_level(pg.pythia_settings(config, 3 + k, k), 300, 3 + k)
+        sigma.append(s)
+        parts.append(events)
+    lepton = {11, 12, 13, 14}
+    assert all({abs(d) for d in ev[:2]} <= lepton for ev in parts[0])  # W⁺ → ℓν
+    assert any({abs(d) for d in ev[2:]} <= lepton for ev in parts[0])  # W⁻ → ℓν allowed
+    assert any(not {abs(d) for d in ev[2:]} & lepton for ev in parts[0])  # and W⁻ → qq̄'
+    assert all(not {abs(d) for d in ev[:2]} & lepton and {abs(d) for d in ev[2:]} <= lepton for ev in parts[1])
+    kept = (line for line in pg.pythia_settings(config, 9) if not line.startswith(("24:onNeg", "24:onPos", "24:onIf")))
+    inclusive = (*kept, "24:onIfAny = 1 2 3 4 5 11 13")
+    s_all, events = _ttbar_process_level(inclusive, 2000, 9)
+    f = np.mean([bool({abs(d) for d in ev} & lepton) for ev in events])  # ≥ 1 leptonic W: 2(1-b)b + b², b ≈ 0.24
+    assert abs(sum(sigma) / s_all - f) < 4 * np.sqrt(f * (1 - f) / len(events)) + 0.01
+    assert 0.38 < sum(sigma) / s_all < 0.47

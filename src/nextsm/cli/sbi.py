@@ -91,6 +91,11 @@ def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size
                 path = chunk_dir / f"{name}_seed{seed}_{c:05d}_{k}"
                 if paired_paths(path)[0].exists():  # the JSON is written last: its presence marks a finished chunk
                     sample = load_events(path)
+                    if sample.metadata.get("generator") != sim.provenance()["generator"]:
+                        raise click.ClickException(
+                            f"{paired_paths(path)[0]} was generated with other settings "
+                            f"(generator: {sample.metadata.get('generator')}); move {chunk_dir} away or use "
+                            "another OUT to start afresh")
                     bar.advance(task, k)
                 else:
                     rng = np.random.default_rng([seed, PROCESS_NAMES.index(name), c])
