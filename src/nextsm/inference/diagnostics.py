@@ -44,7 +44,7 @@ def logistic_spline(x: NDArray[np.float64], z: NDArray[np.float64], knots: NDArr
         beta = beta + step
         if np.max(np.abs(step)) < 1e-8:
             break
-    return beta, np.linalg.inv(info)
+    return beta, np.asarray(np.linalg.inv(info), dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ class BoundedGaussianMean(_Bounded):
         lo = self._bounds[0] - self.tail * self.sigma
         hi = min(mu_max, self._bounds[1]) + self.tail * self.sigma
         n = math.ceil((hi - lo) / self.cell_width)
-        return lo + self.cell_width * (np.arange(n) + 0.5)
+        return lo + self.cell_width * (np.arange(n, dtype=np.float64) + 0.5)
 
     def outcome_probabilities(self, outcomes: NDArray, mu: ArrayLike) -> NDArray[np.float64]:
         x, m = self._x(outcomes), _grid(mu)

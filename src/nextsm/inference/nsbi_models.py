@@ -279,10 +279,12 @@ def eft_slice_model(simulator: Any, *, luminosity: float, upper: float, origin: 
             return np.empty((0, len(simulator.observable_names)))
         return simulator.sample(o + mu * d, n, rng)[0]
 
+    encoder: Encoder
     if estimator is None:
-        def encoder(x: FloatArray) -> FloatArray:
+        def exact_encoder(x: FloatArray) -> FloatArray:
             return luminosity * simulator.marginal_components(x) @ alpha.T
 
+        encoder = exact_encoder
         name = label or f"EFT toy slice {o.tolist()} + μ {d.tolist()}, exact"
     else:
         encoder = _morphing_aware_encoder(estimator, o, d, luminosity * float(simulator.xsec(o[None, :])[0]))
@@ -352,10 +354,12 @@ def interference_model(toy: Any, *, upper: float, log_ratio: Callable[[FloatArra
     def sampler(mu: float, n: int, rng: np.random.Generator) -> FloatArray:
         return toy.sample_events(mu, n, rng)
 
+    encoder: Encoder
     if log_ratio is None:
-        def encoder(x: FloatArray) -> FloatArray:
+        def exact_encoder(x: FloatArray) -> FloatArray:
             return lumi * toy.process_densities(x)[:, ::-1]  # B, I, S = powers t^0, t^1, t^2
 
+        encoder = exact_encoder
         name = label or "interference toy, exact"
     else:
         encoder = mixture_encoder(interference_mixture(lumi * toy.basis_xsecs()), log_ratio, sqrt=True)

@@ -67,7 +67,11 @@ def pointwise_log_likelihood(model: LikelihoodModel, data: NDArray, mu: ArrayLik
 class TestStatistic(Protocol):
     """``T(D; μ₀) = −2[log p(D|μ₀) − log Q(D)]`` (module docstring)."""
 
-    name: str
+    # read-only: the statistics are frozen dataclasses, which a settable ``name: str`` would not accept
+    @property
+    def name(self) -> str:
+        """Short name of the statistic (``lrt``, ``fts``)."""
+        ...
 
     def log_denominator(self, model: LikelihoodModel, data: NDArray) -> NDArray[np.float64]: ...
 

@@ -124,7 +124,7 @@ def _poisson_terms(lam: NDArray[np.float64], n: NDArray[np.float64]
 # the uncorrelated closed form
 # ------------------------------------------------------------------------------------------------
 def _uncorrelated_theta(a: NDArray[np.float64], n: NDArray[np.float64], sigma: NDArray[np.float64],
-                        lower: NDArray[np.float64]) -> NDArray[np.float64]:
+                        lower: NDArray[np.float64] | float) -> NDArray[np.float64]:
     """Minimiser of ``max(λ,0) − n ln λ + θ²/2`` with ``λ = a + σθ`` over ``θ ≥ lower`` (n, σ per bin)."""
     disc = (a - sigma**2) ** 2 + 4.0 * sigma**2 * n
     theta = 2.0 * sigma * (n - a) / (a + sigma**2 + np.sqrt(disc))

@@ -35,6 +35,10 @@ _CHUNK_ELEMENTS = 1 << 21
 #: spey's regularisation of C_i in the denominator of ρ̃
 _SPEY_C_EPS = 1e-5
 
+# gradient, Hessian diagonal, t1, t2·λ', lower and upper bounds (float), kink-fixed mask (bool)
+_State = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+               NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]
+
 
 # ------------------------------------------------------------------------------------------------
 # SL v2 coefficients (spey's third_moment_expansion, written out)
@@ -178,7 +182,7 @@ class _QuadraticBackground(_SimplifiedModel):
         return np.where(applicable, kink, np.nan)
 
     def _state(self, theta: NDArray[np.float64], rate: NDArray[np.float64], n: NDArray[np.float64],
-               kink: NDArray[np.float64] | None) -> tuple[NDArray[np.float64], ...]:
+               kink: NDArray[np.float64] | None) -> _State:
         """Gradient, Hessian diagonal (Poisson part), t1, t2·λ', bounds (L, U) of the current piece, kink-fixed mask."""
         lam = rate + self._background_rate(theta)
         _, t1, t2 = _poisson_terms(lam, n)

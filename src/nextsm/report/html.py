@@ -195,7 +195,9 @@ def _best_section(best: BestModel, images: Mapping[str, bytes]) -> str:
                  f"{fmt(best.mu_max)} as for K.</p>")
     parts.append(_table(("particle", "ΔK"), [(p.name, p.contribution) for p in best.particles
                                               if p.contribution is not None or p.pdg != 1000022]))
-    parts.append(_table(("analysis", "ΔK"), sorted(best.analysis_contributions.items(), key=lambda x: -x[1])))
+    # sorted outside the call: inside it, the expected Sequence[object] rows would type x[1] as object
+    by_analysis = sorted(best.analysis_contributions.items(), key=lambda x: -x[1])
+    parts.append(_table(("analysis", "ΔK"), by_analysis))
     parts.append('<h3 id="combinability">Combinability of the results involved</h3>')
     parts.append(_figure(images, "combinability", "Combinability matrix (results of the best combination in bold)"))
     parts.append("<details><summary>Model JSON (μ̂ absorbed into κ; input of <code>nextsm explain</code>)</summary>"

@@ -72,7 +72,6 @@ def run_toy_validation(settings: ToyValidationSettings, rng: np.random.Generator
     sampling_seconds = time.perf_counter() - t0
     sally_set = score_training_set(train_events, s.n_sally, rng)
     xsec_form = xsec_quadratic_form(train_events.morphing, sim.xsec_components())
-    names = {"parameter_names": sim.parameter_names, "observable_names": sim.observable_names}
 
     estimators: dict[str, Estimator] = {}
     timings: dict[str, float] = {}
@@ -82,7 +81,8 @@ def run_toy_validation(settings: ToyValidationSettings, rng: np.random.Generator
         t0 = time.perf_counter()
         data = sally_set if method == "sally" else ratio_set
         estimators[label] = train_estimator(method, data, config, rng, xsec_form=xsec_form,
-                                            n_members=s.n_members, **names)
+                                            n_members=s.n_members, parameter_names=sim.parameter_names,
+                                            observable_names=sim.observable_names)
         timings[label] = time.perf_counter() - t0
 
     # per-event log r RMSE on exact samples at the test points

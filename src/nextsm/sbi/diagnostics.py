@@ -15,11 +15,15 @@ reference-hypothesis variation, the reweighting-classifier test, calibration cur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.sbi.errors import SBIError
+
+if TYPE_CHECKING:
+    from nextsm.sbi.estimators.ratio import ParametrizedRatio
 
 __all__ = [
     "CalibrationCurve",
@@ -95,7 +99,7 @@ def classifier_test(x_ref: ArrayLike, weights_ref: ArrayLike, log_r: ArrayLike, 
                        w[train], np.zeros(1))
     est = train_estimator("carl", data, TrainConfig(hidden=hidden, epochs=epochs, patience=3), rng,
                           parameter_names=("none",), observable_names=tuple(f"x{j}" for j in range(x.shape[1])))
-    member = est.members[0]
+    member = cast("ParametrizedRatio", est.members[0])  # a "carl" estimator
     import torch
 
     with torch.no_grad():  # the reference-subtracted output is 0 at θ = θ_ref: use the raw network f(x, θ)

@@ -29,7 +29,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ def save_estimator(estimator: Estimator, path: str | os.PathLike[str]) -> tuple[
     for k, member in enumerate(estimator.members):
         for name, value in member.state_dict().items():
             arrays[f"member{k}.{name}"] = value.detach().cpu().numpy()
-    first = estimator.members[0]
+    first = cast("ParametrizedRatio | MorphingAwareRatio | ScoreNet", estimator.members[0])
     scalings = {name.replace(".", "_"): value.detach().double().numpy().tolist()
                 for name, value in first.state_dict().items() if not name.startswith("net.")}
     meta: dict[str, Any] = {
@@ -72,7 +72,7 @@ def save_estimator(estimator: Estimator, path: str | os.PathLike[str]) -> tuple[
         "observables": list(estimator.observable_names), "scalings": scalings, "arrays": sorted(arrays),
         "card": estimator.card,
     }
-    np.savez(npath, **arrays)
+    np.savez(npath, **arrays)  # type: ignore[arg-type]  # the stub's allow_pickle: bool also takes **str keys
     jpath.write_text(json.dumps(meta, indent=1))
     return jpath, npath
 
@@ -138,7 +138,7 @@ def save_training_set(data: TrainingSet, path: str | os.PathLike[str]) -> Path:
     arrays["theta_ref"] = np.asarray(data.theta_ref)
     if data.event is not None:
         arrays["event"] = np.asarray(data.event, dtype=np.int64)
-    np.savez(npath, **arrays)
+    np.savez(npath, **arrays)  # type: ignore[arg-type]  # the stub's allow_pickle: bool also takes **str keys
     return npath
 
 

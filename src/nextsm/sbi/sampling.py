@@ -469,8 +469,9 @@ def _concat(parts: list[TrainingSet]) -> TrainingSet:
     event = None
     if any(p.event is not None for p in parts):
         event = np.concatenate([np.full(len(p), -1, dtype=np.int64) if p.event is None else p.event for p in parts])
-    return TrainingSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                         ("x", "theta", "y", "log_r_xz", "t_xz", "sample_weight")), parts[0].theta_ref, event=event)
+    x, theta, y, log_r_xz, t_xz, sample_weight = (np.concatenate([getattr(p, f) for p in parts]) for f in
+                                                  ("x", "theta", "y", "log_r_xz", "t_xz", "sample_weight"))
+    return TrainingSet(x, theta, y, log_r_xz, t_xz, sample_weight, parts[0].theta_ref, event=event)
 
 
 def ratio_training_set(events: WeightedEvents, theta: ArrayLike, n_per_theta: int, rng: np.random.Generator,
@@ -493,10 +494,11 @@ def ratio_training_set(events: WeightedEvents, theta: ArrayLike, n_per_theta: in
     if theta_chunk < 1:
         raise SBIError(f"parameter 'theta_chunk' must be >= 1, got {theta_chunk}")
     sampler = None if method == "inverse-cdf" else EnvelopeSampler.from_events(events)
-    opts = {"method": method, "min_acceptance": min_acceptance, "sampler": sampler, "theta_chunk": theta_chunk,
-            "chunk_size": chunk_size}
-    num = sample_events(events, th, n_per_theta, rng, **opts)
-    den = sample_events(events, ref[None, :], th.shape[0] * n_per_theta, rng, **opts)
+    num = sample_events(events, th, n_per_theta, rng, method=method, min_acceptance=min_acceptance,
+                        sampler=sampler, theta_chunk=theta_chunk, chunk_size=chunk_size)
+    den = sample_events(events, ref[None, :], th.shape[0] * n_per_theta, rng, method=method,
+                        min_acceptance=min_acceptance, sampler=sampler, theta_chunk=theta_chunk,
+                        chunk_size=chunk_size)
     return _concat([_rows(events, num.ravel(), th, ref, 1.0, per_theta=n_per_theta),
                     _rows(events, den.ravel(), th, ref, 0.0, per_theta=n_per_theta)])
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -193,7 +193,8 @@ def _batch_loss(method: str, model: nn.Module, t: dict[str, torch.Tensor], idx: 
     if method in SCORE_METHODS:
         per_row = score_loss(model(t["x"][idx]), t["t"][idx])
     elif method == "component_regression":
-        per_row = component_loss(model.components(t["x"][idx]), t["c"][idx], t["metric"])
+        net = cast(MorphingAwareRatio, model)  # checked by train_member
+        per_row = component_loss(net.components(t["x"][idx]), t["c"][idx], t["metric"])
     else:
         theta = t["theta"][idx]
         if needs_score(method):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
 from nextsm.sbi.errors import SBIError
+
+if TYPE_CHECKING:
+    from nextsm.sbi.estimators.ratio import MorphingAwareRatio, ParametrizedRatio
 
 __all__ = ["Estimator"]
 
@@ -58,7 +61,9 @@ class Estimator:
     @property
     def theta_ref(self) -> FloatArray:
         """The reference hypothesis."""
-        return self.members[0].theta_ref.detach().double().numpy()
+        # members are typed nn.Module, whose dynamic attributes mypy sees as Tensor | Module
+        theta_ref = cast(torch.Tensor, self.members[0].theta_ref)
+        return theta_ref.detach().double().numpy()
 
     def _x(self, x: ArrayLike) -> torch.Tensor:
         arr = np.asarray(x, dtype=np.float32)
@@ -86,9 +91,10 @@ class Estimator:
         t_chunk = max(1, max_rows // x_chunk)
         with torch.no_grad():
             for k, member in enumerate(self.members):
+                ratio_net = cast("ParametrizedRatio | MorphingAwareRatio", member)  # kind checked by _need
                 for i in range(0, n, x_chunk):
                     for j in range(0, tt.shape[0], t_chunk):
-                        block = member.log_ratio_grid(xt[i:i + x_chunk], tt[j:j + t_chunk])
+                        block = ratio_net.log_ratio_grid(xt[i:i + x_chunk], tt[j:j + t_chunk])
                         out[k, j:j + t_chunk, i:i + x_chunk] = block.double().numpy()
         return out
 

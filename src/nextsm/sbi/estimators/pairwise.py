@@ -100,7 +100,7 @@ class PairwiseRatio:
         return PairwiseRatio(self.members, offset=-(top + np.log(mean)), histories=self.histories)
 
 
-def _balanced(x1: FloatArray, x0: FloatArray, w1: FloatArray | None, w0: FloatArray | None) -> TrainingSet:
+def _balanced(x1: FloatArray, x0: FloatArray, w1: ArrayLike | None, w0: ArrayLike | None) -> TrainingSet:
     v1 = np.ones(x1.shape[0]) if w1 is None else np.asarray(w1, dtype=np.float64)
     v0 = np.ones(x0.shape[0]) if w0 is None else np.asarray(w0, dtype=np.float64)
     if v1.shape != (x1.shape[0],) or v0.shape != (x0.shape[0],) or v1.sum() <= 0 or v0.sum() <= 0:

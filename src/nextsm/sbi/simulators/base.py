@@ -23,9 +23,19 @@ class Simulator(Protocol):
     """
 
     name: str
-    parameter_names: tuple[str, ...]
-    observable_names: tuple[str, ...]
     morphing: Morphing
+
+    # read-only members: simulators declare them as class-level tuples of fixed length (``tuple[str, str]``),
+    # which a settable ``tuple[str, ...]`` attribute would not accept
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Names of θ, in the order of the morphing."""
+        ...
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        """Names of the columns of the events' ``x``."""
+        ...
 
     def simulate(self, n: int, rng: np.random.Generator) -> WeightedEvents:
         """``n`` weighted events; ``sum_i w_i(θ)`` estimates σ(θ) in fb."""

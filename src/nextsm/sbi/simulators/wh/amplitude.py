@@ -204,11 +204,17 @@ def hww_amplitudes(p_quark: ArrayLike, p_antiquark: ArrayLike, p_fermion: ArrayL
     jq = weyl_current(p2, p1)
     jl = weyl_current(p3, p4)
     q, k = p1 + p2, p3 + p4
-    jj = minkowski_dot(jq, jl)
+    # the dtypes minkowski_dot / levi_civita return for these inputs (np.asarray of the same dtype: no copy)
+    jj = np.asarray(minkowski_dot(jq, jl), dtype=np.complex128)
+    qk = np.asarray(minkowski_dot(q, k), dtype=np.float64)
+    jq_k = np.asarray(minkowski_dot(jq, k), dtype=np.complex128)
+    jl_q = np.asarray(minkowski_dot(jl, q), dtype=np.complex128)
+    eps = np.asarray(levi_civita(q.astype(np.complex128), jq, k.astype(np.complex128), jl),
+                     dtype=np.complex128)
     c6 = 4.0 * ew.vev / ew.cutoff**2
     a_sm = ew.g * ew.m_w * jj
-    a_hw = c6 * (minkowski_dot(q, k) * jj - minkowski_dot(jq, k) * minkowski_dot(jl, q))
-    a_hwt = c6 * levi_civita(q.astype(np.complex128), jq, k.astype(np.complex128), jl)
+    a_hw = c6 * (qk * jj - jq_k * jl_q)
+    a_hwt = c6 * eps
     return np.stack([a_sm, a_hwt, a_hw], axis=1)
 
 
@@ -217,7 +223,8 @@ def _prefactor(p_quark: FloatArray, p_antiquark: FloatArray, p_fermion: FloatArr
     """Spin (1/4) and colour (3/9) average × couplings × propagators of :math:`\\overline{|\\mathcal M|^2}`."""
     q = p_quark + p_antiquark
     k = p_fermion + p_antifermion
-    s, k2 = minkowski_dot(q, q), minkowski_dot(k, k)
+    s = np.asarray(minkowski_dot(q, q), dtype=np.float64)
+    k2 = np.asarray(minkowski_dot(k, k), dtype=np.float64)
     prop = 1.0 / ((s - ew.m_w**2) ** 2 * ((k2 - ew.m_w**2) ** 2 + (ew.m_w * ew.gamma_w) ** 2))
     return (1.0 / 12.0) * (ew.g**2 * ew.v_ckm / 2.0) ** 2 * prop
 
@@ -237,8 +244,8 @@ def matrix_element_components(p_quark: ArrayLike, p_antiquark: ArrayLike, p_ferm
     comps = np.stack([np.abs(a0) ** 2, 2 * np.real(np.conj(a0) * at), 2 * np.real(np.conj(a0) * aw),
                       np.abs(at) ** 2, 2 * np.real(np.conj(at) * aw), np.abs(aw) ** 2], axis=1)
     if normalised:
-        comps = comps * _prefactor(*(_four(p, "p") for p in (p_quark, p_antiquark, p_fermion, p_antifermion)),
-                                   ew)[:, None]
+        comps = comps * _prefactor(_four(p_quark, "p"), _four(p_antiquark, "p"), _four(p_fermion, "p"),
+                                   _four(p_antifermion, "p"), ew)[:, None]
     return comps
 
 
@@ -250,7 +257,8 @@ def matrix_element_squared(p_quark: ArrayLike, p_antiquark: ArrayLike, p_fermion
     th = _as_theta(theta, 2)
     amp = hww_amplitudes(p_quark, p_antiquark, p_fermion, p_antifermion, ew)
     total = amp[None, :, 0] + th[:, 0:1] * amp[None, :, 1] + th[:, 1:2] * amp[None, :, 2]
-    pref = _prefactor(*(_four(p, "p") for p in (p_quark, p_antiquark, p_fermion, p_antifermion)), ew)
+    pref = _prefactor(_four(p_quark, "p"), _four(p_antiquark, "p"), _four(p_fermion, "p"),
+                      _four(p_antifermion, "p"), ew)
     return np.abs(total) ** 2 * pref[None, :]
 
 
