@@ -149,6 +149,18 @@ def test_ensemble(toy_data):
     assert np.all(std[np.any(s[:50] > 0, axis=1)] > 0)
 
 
+def test_members_in_processes_are_the_same_members(toy_data):
+    """``processes=2`` trains the members of ``processes=1`` (same seeds), only in two spawned processes."""
+    s, q = toy_data
+    serial, rep_serial = quick(s, q, ensemble=2)
+    parallel, rep_parallel = quick(s, q, ensemble=2, processes=2)
+    for a, b in zip(serial.members, parallel.members, strict=True):
+        for wa, wb in zip(a.weights, b.weights, strict=True):
+            np.testing.assert_array_equal(wa, wb)
+    assert rep_parallel.best_epoch == rep_serial.best_epoch
+    assert rep_parallel.settings["processes"] == 2
+
+
 def test_early_stopping_keeps_the_best_weights(toy_data):
     s, q = toy_data
     _, report = quick(s, q, epochs=200, patience=3, lr=0.3)
@@ -191,6 +203,7 @@ def test_cosine_schedule_anneals_the_learning_rate_over_the_epochs(toy_data):
         ({"validation_fraction": 0.0}, "validation_fraction"),
         ({"test_fraction": 0.95}, "test_fraction"),
         ({"ensemble": 0}, "'ensemble'"),
+        ({"processes": 0}, "'processes'"),
         ({"dtype": "float16"}, "'dtype'"),
         ({"threads": 0}, "'threads'"),
         ({"activation": "relu"}, "'activation'"),

@@ -100,6 +100,8 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
               help="q_0 of the loss: squared absolute error for |q| << q_0, relative beyond (nextsm.surrogates.train).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch threads (more threads on a busy 2-core machine are slower).")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ensemble members trained at the same time, one process each (same members as one process).")
 @click.option("--reference-points", type=click.IntRange(min=1), default=40, show_default=True,
               help="Labelled hypotheses kept out of training and stored in the card (the contract test's check).")
 @click.option("--baseline/--no-baseline", default=None,
@@ -108,7 +110,7 @@ def labels_command(analysis_name: str, database_path: str | None, workspace: str
                    "if the folder has it.")
 def train_command(labels_folders: tuple[Path, ...], out: Path, hidden: str, epochs: int, patience: int,
                   schedule: str, ensemble: int, seed: int, lr: float, weight_decay: float, q_scale: float,
-                  threads: int, reference_points: int, baseline: bool | None) -> None:
+                  threads: int, processes: int, reference_points: int, baseline: bool | None) -> None:
     """Train a surrogate on one training set, or on several of the same workspace and sampling drawn with
     different seeds (pooled in the order given), with the `torch` extra, and save it with its model card."""
     try:
@@ -150,6 +152,7 @@ def train_command(labels_folders: tuple[Path, ...], out: Path, hidden: str, epoc
     network, report = train_surrogate(signals, labels, hidden=widths, epochs=epochs, patience=patience,
                                       schedule=schedule, ensemble=ensemble, seed=seed, lr=lr,  # type: ignore[arg-type]
                                       weight_decay=weight_decay, q_scale=q_scale, progress=True, threads=threads,
+                                      processes=processes,
                                       name=f"{meta['analysis']}/{meta['file']}", region_names=meta["regions"],
                                       card=card, baseline=data.baseline if baseline else None)
     network = with_reference_points_inside(network)

@@ -357,6 +357,60 @@ def _train_member(
     return np.array(train_curve), np.array(val_curve), best_epoch, stopped
 
 
+_MemberResult = tuple[MLP, NDArray[np.float64], NDArray[np.float64], int, bool]
+
+
+@dataclass(frozen=True)
+class _MemberJob:
+    """Everything one ensemble member needs; picklable, so that members can train in other processes."""
+
+    widths: tuple[int, ...]
+    activation: Activation
+    transforms: dict[str, Any]
+    baseline: tuple[NDArray[np.float64], NDArray[np.float64]] | None
+    dtype: torch.dtype
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    patience: int
+    schedule: Schedule
+
+    def run(self, k: int, data: dict[str, torch.Tensor],
+            report: Callable[[EpochRecord], None] | None = None) -> _MemberResult:
+        """Train member ``k`` (initialisation and shuffling seeded with ``seed + k``)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + k)
+            module = TorchSurrogate(self.widths, self.activation, **self.transforms, baseline=self.baseline,
+                                    dtype=self.dtype)
+        generator = torch.Generator().manual_seed(self.seed + k)
+        tr, va, best, stop = _train_member(module, data, member=k, epochs=self.epochs, batch_size=self.batch_size,
+                                           lr=self.lr, weight_decay=self.weight_decay, patience=self.patience,
+                                           schedule=self.schedule, generator=generator, report=report)
+        return module.to_mlp(), tr, va, best, stop
+
+
+def _run_member_job(job: _MemberJob, k: int, data: dict[str, torch.Tensor], threads: int) -> _MemberResult:
+    torch.set_num_threads(threads)
+    return job.run(k, data)
+
+
+def _train_members_in_processes(job: _MemberJob, data: dict[str, torch.Tensor], ensemble: int, processes: int,
+                                threads: int, done: Callable[[int], object]) -> list[_MemberResult]:
+    """Members ``0 .. ensemble-1`` on a ``spawn`` process pool (a forked torch can hang in its thread pools)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(min(processes, ensemble), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_member_job, job, k, data, threads): k for k in range(ensemble)}
+        results: dict[int, _MemberResult] = {}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            done(len(results))
+    return [results[k] for k in range(ensemble)]
+
+
 def train_surrogate(
     signals: ArrayLike,
     labels: ArrayLike,
@@ -377,6 +431,7 @@ def train_surrogate(
     dtype: DType = "float32",
     progress: bool | Callable[[EpochRecord], None] = False,
     threads: int | None = None,
+    processes: int = 1,
     name: str = "surrogate",
     region_names: Sequence[str] = (),
     card: Mapping[str, Any] | None = None,
@@ -423,6 +478,10 @@ def train_surrogate(
         Torch intra-op threads during the training (``torch.set_num_threads``, restored afterwards);
         ``None`` keeps torch's setting.  Small networks train fastest with 1, and on a busy machine
         more threads can be far slower.
+    processes:
+        Members trained at the same time, each in its own process (``spawn``) with ``threads`` torch threads
+        (1 if ``None``).  The members are the same as with ``processes=1`` (each has its own seed), so this only
+        changes the wall time; the progress then advances per finished member.
     name, region_names:
         Passed to the :class:`~nextsm.surrogates.SurrogateNetwork`.
     card:
@@ -450,6 +509,7 @@ def train_surrogate(
         ("batch_size", batch_size, 1),
         ("patience", patience, 1),
         ("ensemble", ensemble, 1),
+        ("processes", processes, 1),
     ):
         if int(value) != value or value < low:
             raise LikelihoodError(f"parameter '{pname}' is {value!r}, expected an integer >= {low}")
@@ -514,29 +574,21 @@ def train_surrogate(
         callback = progress
 
     members, curves_tr, curves_val, best_epochs, stopped = [], [], [], [], []
+    job = _MemberJob(widths, activation, transforms, base_arrays, torch_dtype, seed, epochs, batch_size, lr,
+                     weight_decay, patience, schedule)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        for k in range(ensemble):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + k)
-                module = TorchSurrogate(widths, activation, **transforms, baseline=base_arrays, dtype=torch_dtype)
-            generator = torch.Generator().manual_seed(seed + k)
-            tr, va, best, stop = _train_member(
-                module,
-                data,
-                member=k,
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                weight_decay=weight_decay,
-                patience=patience,
-                schedule=schedule,
-                generator=generator,
-                report=callback,
-            )
-            members.append(module.to_mlp())
+        if processes > 1 and ensemble > 1:
+            if bar is not None:
+                bar.update(task, total=ensemble, description=f"{ensemble} members, {processes} processes")
+            results = _train_members_in_processes(job, data, ensemble, processes, threads or 1,
+                                                  lambda done: bar is not None and bar.update(task, completed=done))
+        else:
+            results = [job.run(k, data, callback) for k in range(ensemble)]
+        for mlp, tr, va, best, stop in results:
+            members.append(mlp)
             curves_tr.append(tr)
             curves_val.append(va)
             best_epochs.append(best)
@@ -563,6 +615,7 @@ def train_surrogate(
         "q_scale": q_scale,
         "dtype": dtype,
         "threads": threads,
+        "processes": processes,
         "loss": "mean(((q_net - q) / (1 + |q| / q_scale))**2)",
         "baseline": base_arrays is not None,
     }
