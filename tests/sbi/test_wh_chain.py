@@ -216,3 +216,5 @@ def test_reconstruct_weights_each_event_by_its_sub_run():
     assert sim.provenance()["generator"]["pythia_runs"][1][-1] == "24:onNegIfAny = 11 13"
     with pytest.raises(SBIError, match="subrun"):
         pg.pythia_settings(pg.GeneratorConfig(process="ttbar"), 7, subrun=2)
+    with pytest.raises(SBIError, match="'n' must be >= 2"):  # checked before Pythia is needed
+        pg.generate(pg.GeneratorConfig(process="ttbar"), 1, np.random.default_rng(0))

@@ -67,8 +67,8 @@ def test_every_process_setting_is_known_to_pythia(process):
             assert pythia.readString(line), line
 
 
-def _ttbar_process_level(extra: tuple[str, ...], n: int, seed: int) -> tuple[float, list[list[int]]]:
-    """σ (mb) and, per event, the PDG ids of the W⁺ and W⁻ daughters of a tt̄ run at process level (fast)."""
+def _ttbar_process_level(extra: tuple[str, ...], n: int, seed: int) -> tuple[float, float, list[list[int]]]:
+    """σ and its error (mb) and, per event, the PDG ids of the W⁺ and W⁻ daughters of a tt̄ run at process level."""
     pythia = pythia8mc.Pythia("", False)
     for line in (*extra, "PartonLevel:all = off", "HadronLevel:all = off"):
         assert pythia.readString(line), line
@@ -83,16 +83,18 @@ def _ttbar_process_level(extra: tuple[str, ...], n: int, seed: int) -> tuple[flo
                 if mother in daughters:
                     daughters[mother].append(rec[i].id())
             events.append([*daughters[24], *daughters[-24]])
-    return float(pythia.infoPython().sigmaGen()), events
+    info = pythia.infoPython()
+    return float(info.sigmaGen()), float(info.sigmaErr()), events
 
 
 def test_ttbar_sub_runs_are_the_non_all_hadronic_part():
     """Sub-run 1: W⁺ → ℓν; sub-run 2: W⁺ → qq̄', W⁻ → ℓν; their σ add up to σ(≥ 1 leptonic W) of the inclusive run."""
     config = pg.GeneratorConfig(process="ttbar")
-    sigma, parts = [], []
+    sigma, sigma_err, parts = [], [], []
     for k in range(pg.n_subruns("ttbar")):
-        s, events = _ttbar_process_level(pg.pythia_settings(config, 3 + k, k), 300, 3 + k)
+        s, err, events = _ttbar_process_level(pg.pythia_settings(config, 3 + k, k), 300, 3 + k)
         sigma.append(s)
+        sigma_err.append(err)
         parts.append(events)
     lepton = {11, 12, 13, 14}
     assert all({abs(d) for d in ev[:2]} <= lepton for ev in parts[0])  # W⁺ → ℓν
@@ -101,7 +103,21 @@ def test_ttbar_sub_runs_are_the_non_all_hadronic_part():
     assert all(not {abs(d) for d in ev[:2]} & lepton and {abs(d) for d in ev[2:]} <= lepton for ev in parts[1])
     kept = (line for line in pg.pythia_settings(config, 9) if not line.startswith(("24:onNeg", "24:onPos", "24:onIf")))
     inclusive = (*kept, "24:onIfAny = 1 2 3 4 5 11 13")
-    s_all, events = _ttbar_process_level(inclusive, 2000, 9)
+    s_all, err_all, events = _ttbar_process_level(inclusive, 2000, 9)
     f = np.mean([bool({abs(d) for d in ev} & lepton) for ev in events])  # ≥ 1 leptonic W: 2(1-b)b + b², b ≈ 0.24
-    assert abs(sum(sigma) / s_all - f) < 4 * np.sqrt(f * (1 - f) / len(events)) + 0.01
-    assert 0.38 < sum(sigma) / s_all < 0.47
+    ratio = sum(sigma) / s_all
+    # binomial error of f, and Pythia's own σ errors of the three runs
+    error = np.sqrt(f * (1 - f) / len(events) + ratio**2 * (sum(e**2 for e in sigma_err) / sum(sigma) ** 2
+                                                            + (err_all / s_all) ** 2))
+    assert abs(ratio - f) < 4 * error
+    assert error < 0.05  # the test has power: f ≈ 0.42 is far from 1 (no filter) and from 0.24 (one W⁺ only)
+
+
+def test_ttbar_chunk_carries_the_weights_of_its_sub_runs():
+    chunk = pg.generate(pg.GeneratorConfig(process="ttbar", mpi=False, batch_size=20), 40, np.random.default_rng(5))
+    assert chunk.n_generated == 40
+    w = chunk.weights()
+    assert len(np.unique(w[:20])) == 1
+    assert len(np.unique(w[20:])) == 1
+    np.testing.assert_allclose(w.sum(), chunk.xsec_fb, rtol=1e-12)
+    assert w[0] != w[-1]  # σ_k/n_k of two runs (their ratio is tested at process level, with more events)

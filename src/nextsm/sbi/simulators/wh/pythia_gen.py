@@ -368,9 +368,11 @@ def generate(config: GeneratorConfig, n: int, rng: np.random.Generator, *,
     if n < 1:
         raise SBIError(f"parameter 'n' must be >= 1, got {n}")
     parts = n_subruns(config.process)
+    if n < parts:  # a sub-run without events would drop its cross section from the sample
+        raise SBIError(f"parameter 'n' must be >= {parts} for process {config.process!r} ({parts} sub-runs), got {n}")
     sizes = [n // parts + (k < n % parts) for k in range(parts)]
     runs = [_generate_subrun(config, size, int(rng.integers(1, 900_000_001)), k, progress)
-            for k, size in enumerate(sizes) if size > 0]
+            for k, size in enumerate(sizes)]
     if len(runs) == 1:
         return runs[0]
     weights = np.concatenate([np.full(run.n_generated, run.xsec_fb / run.n_generated) for run in runs])
