@@ -397,7 +397,7 @@ def _run_member_job(job: _MemberJob, k: int, data: dict[str, torch.Tensor], thre
 
 
 def _train_members_in_processes(job: _MemberJob, data: dict[str, torch.Tensor], ensemble: int, processes: int,
-                                threads: int, done: Callable[[int], object]) -> list[_MemberResult]:
+                                threads: int, done: Callable[[int], None]) -> list[_MemberResult]:
     """Members ``0 .. ensemble-1`` on a ``spawn`` process pool (a forked torch can hang in its thread pools)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -581,10 +581,12 @@ def train_surrogate(
         torch.set_num_threads(threads)
     try:
         if processes > 1 and ensemble > 1:
-            if bar is not None:
-                bar.update(task, total=ensemble, description=f"{ensemble} members, {processes} processes")
-            results = _train_members_in_processes(job, data, ensemble, processes, threads or 1,
-                                                  lambda done: bar is not None and bar.update(task, completed=done))
+            def members_done(n: int) -> None:
+                if bar is not None:
+                    bar.update(task, total=ensemble, completed=n, description=f"{ensemble} members, {processes} processes")
+
+            members_done(0)
+            results = _train_members_in_processes(job, data, ensemble, processes, threads or 1, members_done)
         else:
             results = [job.run(k, data, callback) for k in range(ensemble)]
         for mlp, tr, va, best, stop in results:

@@ -375,7 +375,7 @@ def generate(config: GeneratorConfig, n: int, rng: np.random.Generator, *,
             for k, size in enumerate(sizes)]
     if len(runs) == 1:
         return runs[0]
-    weights = np.concatenate([np.full(run.n_generated, run.xsec_fb / run.n_generated) for run in runs])
+    weights = np.concatenate([run.weights() for run in runs])
     return GeneratedChunk(_concat_truth([run.truth for run in runs]), np.concatenate([run.hard for run in runs]),
                           float(sum(run.xsec_fb for run in runs)), int(sum(run.n_generated for run in runs)), weights)
 
