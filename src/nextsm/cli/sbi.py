@@ -63,6 +63,8 @@ def _parse_processes(spec: str, n_default: int) -> list[tuple[str, int]]:
 
 def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size: int) -> None:
     """Pythia WH chain in resumable chunks (``OUT.chunks/``), merged into ``OUT``; progress bar on stderr."""
+    import functools
+
     import numpy as np
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -100,7 +102,7 @@ def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size
                 else:
                     rng = np.random.default_rng([seed, PROCESS_NAMES.index(name), c])
                     try:
-                        sample = sim.simulate(k, rng, progress=lambda m, t=task: bar.advance(t, m))
+                        sample = sim.simulate(k, rng, progress=functools.partial(bar.advance, task))
                     except MissingExtraError as exc:
                         raise click.UsageError(str(exc)) from None
                     except NextsmError as exc:

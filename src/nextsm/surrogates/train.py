@@ -110,6 +110,13 @@ class TorchSurrogate(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
+        self.s_scale: torch.Tensor
+        self.x_mean: torch.Tensor
+        self.x_std: torch.Tensor
+        self.y_mean: torch.Tensor
+        self.y_std: torch.Tensor
+        self.baseline_n: torch.Tensor
+        self.baseline_b: torch.Tensor
         if activation not in ACTIVATIONS:
             raise LikelihoodError(f"parameter 'activation' is {activation!r}, expected one of {ACTIVATIONS}")
         self.activation: Activation = activation
@@ -176,7 +183,8 @@ class TorchSurrogate(nn.Module):
             x_std=network.x_std,
             y_mean=network.y_mean,
             y_std=network.y_std,
-            baseline=None if network.baseline_n is None else (network.baseline_n, network.baseline_b),
+            baseline=(None if network.baseline_n is None or network.baseline_b is None
+                      else (network.baseline_n, network.baseline_b)),
             dtype=dtype,
         )
         mlp = network.members[member]
