@@ -120,10 +120,22 @@ def test_reconstruct_reweights_signal_and_keeps_background_flat(tmp_path):
     s_tot = (sig.benchmark_weights.sum(0) * 400 + sig2.benchmark_weights.sum(0) * 200) / 600
     np.testing.assert_allclose(both.benchmark_weights.sum(0), s_tot + bkg.benchmark_weights.sum(0), rtol=1e-12)
     assert set(both.process.tolist()) == {0, 1}
-    # a combined file is not a run: combining it again with another sample adds, never averages
+    # combined files remember their processes: a second generation of tt̄ (here the same 300 events again)
+    # averages with the tt̄ inside `both`, so tt̄ is counted once and the signal is untouched
     again = pg.combine_samples([both, bkg])
-    np.testing.assert_allclose(again.benchmark_weights.sum(0), both.benchmark_weights.sum(0)
-                               + bkg.benchmark_weights.sum(0), rtol=1e-12)
+    is_tt = again.process == pg.PROCESS_NAMES.index("ttbar")
+    np.testing.assert_allclose(again.benchmark_weights[is_tt].sum(0), bkg.benchmark_weights.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(again.benchmark_weights[~is_tt].sum(0), s_tot, rtol=1e-12)
+    assert [c["n_generated"] for c in again.metadata["components"]] == [400, 200, 300, 300]
+    # two files with the same processes (e.g. two seeds) average per process with their generated events
+    other = pg.combine_samples([sig2, bkg])
+    pooled = pg.combine_samples([both, other])
+    is_sig = pooled.process == pg.PROCESS_NAMES.index("signal")
+    s_pool = (sig.benchmark_weights.sum(0) * 400 + 2 * sig2.benchmark_weights.sum(0) * 200) / 800
+    np.testing.assert_allclose(pooled.benchmark_weights[is_sig].sum(0), s_pool, rtol=1e-12)
+    np.testing.assert_allclose(pooled.benchmark_weights[~is_sig].sum(0), bkg.benchmark_weights.sum(0), rtol=1e-12)
+    with pytest.raises(SBIError, match="sample 0 is not a single run"):
+        pg.combine_samples([both, bkg], n_generated=[600, 300])
     save_events(both, tmp_path / "wh")
     back = load_events(tmp_path / "wh")
     np.testing.assert_array_equal(back.benchmark_weights, both.benchmark_weights)

@@ -23,10 +23,13 @@ def sbi() -> None:
               help="wh only: signal, ttbar, wbb, singletop; comma-separated, each optionally NAME:N (N events).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,
               help="wh only: events per chunk; finished chunks in OUT.chunks/ are reused when rerun.")
-def simulate_command(simulator: str, n_events: int, out: Path, seed: int, processes: str, chunk_size: int) -> None:
+@click.option("--processes", "n_processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="wh only: chunks generated side by side (spawned processes); the events do not depend on it.")
+def simulate_command(simulator: str, n_events: int, out: Path, seed: int, processes: str, chunk_size: int,
+                     n_processes: int) -> None:
     """Weighted events with morphing benchmark weights (npz + JSON metadata)."""
     if simulator == "wh":
-        _simulate_wh(n_events, out, seed, processes, chunk_size)
+        _simulate_wh(n_events, out, seed, processes, chunk_size, n_processes)
         return
     import numpy as np
 
@@ -61,9 +64,27 @@ def _parse_processes(spec: str, n_default: int) -> list[tuple[str, int]]:
     return out
 
 
-def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size: int) -> None:
-    """Pythia WH chain in resumable chunks (``OUT.chunks/``), merged into ``OUT``; progress bar on stderr."""
+def _simulate_wh_chunk(name: str, k: int, seed: list[int], path: Path) -> int:
+    """Generate, reconstruct and save one chunk (also the worker of ``--processes``); returns its generated events."""
+    import numpy as np
+
+    from nextsm.sbi.events import save_events
+    from nextsm.sbi.simulators.wh.pythia_gen import GeneratorConfig, WHSimulator
+
+    sample = WHSimulator(GeneratorConfig(process=name)).simulate(k, np.random.default_rng(seed))
+    sample.metadata["seed"] = seed
+    save_events(sample, path)
+    return k
+
+
+def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size: int, n_processes: int) -> None:
+    """Pythia WH chain in resumable chunks (``OUT.chunks/``), merged into ``OUT``; progress bar on stderr.
+
+    Chunk c of process p is generated with the seed ``[seed, index of p, c]`` wherever it runs, so the result does
+    not depend on ``n_processes``."""
     import functools
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     import numpy as np
     from rich.console import Console
@@ -82,34 +103,52 @@ def _simulate_wh(n_events: int, out: Path, seed: int, processes: str, chunk_size
     specs = _parse_processes(processes, n_events)
     chunk_dir = paired_paths(out)[1].with_suffix(".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    samples = []
+    jobs = []  # (process, chunk seed, events, path)
+    for name, n in specs:
+        provenance = WHSimulator(GeneratorConfig(process=name)).provenance()["generator"]
+        for c, start in enumerate(range(0, n, chunk_size)):
+            k = min(chunk_size, n - start)
+            path = chunk_dir / f"{name}_seed{seed}_{c:05d}_{k}"
+            jobs.append((name, [seed, PROCESS_NAMES.index(name), c], k, path))
+            if paired_paths(path)[0].exists():  # the JSON is written last: its presence marks a finished chunk
+                meta = json.loads(paired_paths(path)[0].read_text())["metadata"]
+                if meta.get("generator") != provenance:
+                    raise click.ClickException(
+                        f"{paired_paths(path)[0]} was generated with other settings "
+                        f"(generator: {meta.get('generator')}); move {chunk_dir} away or use "
+                        "another OUT to start afresh")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        for name, n in specs:
-            task = bar.add_task(f"wh {name}", total=n)
-            sim = WHSimulator(GeneratorConfig(process=name))
-            for c, start in enumerate(range(0, n, chunk_size)):
-                k = min(chunk_size, n - start)
-                path = chunk_dir / f"{name}_seed{seed}_{c:05d}_{k}"
-                if paired_paths(path)[0].exists():  # the JSON is written last: its presence marks a finished chunk
-                    sample = load_events(path)
-                    if sample.metadata.get("generator") != sim.provenance()["generator"]:
-                        raise click.ClickException(
-                            f"{paired_paths(path)[0]} was generated with other settings "
-                            f"(generator: {sample.metadata.get('generator')}); move {chunk_dir} away or use "
-                            "another OUT to start afresh")
-                    bar.advance(task, k)
-                else:
-                    rng = np.random.default_rng([seed, PROCESS_NAMES.index(name), c])
-                    try:
-                        sample = sim.simulate(k, rng, progress=functools.partial(bar.advance, task))
-                    except MissingExtraError as exc:
-                        raise click.UsageError(str(exc)) from None
-                    except NextsmError as exc:
-                        raise click.ClickException(f"process {name}, chunk {c}: {exc}") from None
-                    sample.metadata["seed"] = [seed, PROCESS_NAMES.index(name), c]
+        tasks = {name: bar.add_task(f"wh {name}", total=n) for name, n in specs}
+        pending = []
+        for name, chunk_seed, k, path in jobs:
+            if paired_paths(path)[0].exists():
+                bar.advance(tasks[name], k)
+            else:
+                pending.append((name, chunk_seed, k, path))
+        current = ""
+        try:
+            if n_processes == 1:
+                for name, chunk_seed, k, path in pending:
+                    current = f"process {name}, chunk {path.name}"
+                    sim = WHSimulator(GeneratorConfig(process=name))
+                    sample = sim.simulate(k, np.random.default_rng(chunk_seed),
+                                          progress=functools.partial(bar.advance, tasks[name]))
+                    sample.metadata["seed"] = chunk_seed
                     save_events(sample, path)
-                samples.append(sample)
+            elif pending:
+                context = multiprocessing.get_context("spawn")  # Pythia and FastJet are not fork-safe
+                with ProcessPoolExecutor(min(n_processes, len(pending)), mp_context=context) as pool:
+                    futures = {pool.submit(_simulate_wh_chunk, name, k, chunk_seed, path): (name, path.name)
+                               for name, chunk_seed, k, path in pending}
+                    for future in as_completed(futures):
+                        current = "process {}, chunk {}".format(*futures[future])
+                        bar.advance(tasks[futures[future][0]], future.result())
+        except MissingExtraError as exc:
+            raise click.UsageError(str(exc)) from None
+        except NextsmError as exc:
+            raise click.ClickException(f"{current}: {exc}") from None
+    samples = [load_events(path) for _, _, _, path in jobs]
     events = combine_samples(samples)
     events.metadata["seed"] = seed
     paths = save_events(events, out)

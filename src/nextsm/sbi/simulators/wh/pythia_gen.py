@@ -483,12 +483,36 @@ class WHSimulator:
                 "hard_names": list(HARD_NAMES)}
 
 
-def combine_samples(samples: list[WeightedEvents], n_generated: list[int] | None = None) -> WeightedEvents:
-    """Concatenate samples; single-process runs of the *same* process are averaged, everything else adds up.
+def _generated_per_process(sample: WeightedEvents) -> dict[str, int] | None:
+    """Generated events per process behind ``sample``: one entry for a run, the sum over its components for a
+    combined sample, ``None`` for a sample that is neither (not made by this chain)."""
+    meta = sample.metadata
+    if "generator" in meta:
+        return {str(meta["generator"]["process"]): int(meta.get("n_generated", len(sample)))}
+    if "components" in meta:
+        counts: dict[str, int] = {}
+        for comp in meta["components"]:
+            counts[str(comp["process"])] = counts.get(str(comp["process"]), 0) + int(comp["n_generated"])
+        return counts
+    return None
 
-    A run is a sample made by :meth:`WHSimulator.simulate` (its metadata names the generator's process); runs
-    of one process get weights × n_run / Σ n over those runs, with ``n_generated`` defaulting to each run's
-    ``metadata["n_generated"]``.  Samples that are not runs (e.g. files already combined) are added as they are.
+
+def combine_samples(samples: list[WeightedEvents], n_generated: list[int] | None = None) -> WeightedEvents:
+    r"""Concatenate samples: different processes add up, independent generations of one process are averaged.
+
+    Each sample's weights estimate the selected cross section of its processes.  Where several samples hold the
+    same process p (runs of :meth:`WHSimulator.simulate`, or files that :func:`combine_samples` wrote, with
+    their ``metadata["components"]``), the events of p in sample j get weights × :math:`n_{jp} / \sum_k n_{kp}`,
+    :math:`n_{jp}` being the events of p generated for sample j.  So two files made with different seeds give
+    the cross section once, with the statistics of both; a process is never counted twice.  Samples without
+    provenance (not made by this chain) are added as they are.
+
+    Parameters
+    ----------
+    samples:
+        The samples, all with the same observables and morphing benchmarks.
+    n_generated:
+        Overrides the generated events of each sample (runs only; default ``metadata["n_generated"]``).
     """
     if not samples:
         raise SBIError("parameter 'samples' is empty")
@@ -497,17 +521,35 @@ def combine_samples(samples: list[WeightedEvents], n_generated: list[int] | None
         if s.observable_names != first.observable_names or not np.array_equal(s.morphing.benchmarks,
                                                                                 first.morphing.benchmarks):
             raise SBIError("parameter 'samples': observables or morphing benchmarks differ between samples")
-    ns = [int(s.metadata.get("n_generated", len(s))) for s in samples] if n_generated is None else list(n_generated)
-    if len(ns) != len(samples):
-        raise SBIError("parameter 'n_generated' must have one entry per sample")
-    procs = [str(s.metadata["generator"]["process"]) if "generator" in s.metadata else f"sample {i}"
-             for i, s in enumerate(samples)]
-    totals = {p: sum(n for n, q in zip(ns, procs, strict=True) if q == p) for p in set(procs)}
-    weights = [s.benchmark_weights * (n / totals[p]) for s, n, p in zip(samples, ns, procs, strict=True)]
+    counts = [_generated_per_process(s) for s in samples]
+    if n_generated is not None:
+        if len(n_generated) != len(samples):
+            raise SBIError("parameter 'n_generated' must have one entry per sample")
+        for i, (s, n) in enumerate(zip(samples, n_generated, strict=True)):
+            if "generator" not in s.metadata:
+                raise SBIError(f"parameter 'n_generated': sample {i} is not a single run of the generator")
+            counts[i] = {str(s.metadata["generator"]["process"]): int(n)}
+    totals: dict[str, int] = {}
+    for c in counts:
+        for proc, n in (c or {}).items():
+            totals[proc] = totals.get(proc, 0) + n
+    weights, components = [], []
+    for s, c in zip(samples, counts, strict=True):
+        if c is None:
+            weights.append(s.benchmark_weights)
+            continue
+        names = np.asarray(s.process_names, dtype=object)[s.process]
+        factor = np.ones(len(s))
+        for proc, n in c.items():
+            factor[names == proc] = n / totals[proc]
+        weights.append(s.benchmark_weights * factor[:, None])
+        if "generator" in s.metadata:
+            components.append({"process": next(iter(c)), "n_generated": c[next(iter(c))], "n_selected": len(s),
+                               "xsec_generated_fb": s.metadata.get("xsec_generated_fb")})
+        else:
+            components.extend(s.metadata["components"])
     z = None if any(s.z is None for s in samples) else np.concatenate([s.z for s in samples])
-    meta = {"simulator": first.metadata.get("simulator"), "components": [
-        {"process": p, "n_generated": n, "n_selected": len(s), "xsec_generated_fb": s.metadata.get("xsec_generated_fb")}
-        for s, n, p in zip(samples, ns, procs, strict=True)]}
+    meta: dict[str, Any] = {"simulator": first.metadata.get("simulator"), "components": components}
     for key in ("detector", "selection", "electroweak", "parameter_names", "hard_names"):
         if key in first.metadata:
             meta[key] = first.metadata[key]
