@@ -10,6 +10,9 @@ reference-hypothesis variation, the reweighting-classifier test, calibration cur
   :func:`classifier_test`).
 * Calibration curve: in bins of :math:`\hat r`, the empirical ratio of numerator to reference weight must
   equal :math:`\hat r` (:func:`calibration_curve`).
+* Histogram calibration: the same bins, measured on held-out events, turned into a correction
+  :math:`\log\hat r \to \log\hat r + \log(\text{empirical}/\text{predicted})` of the bin
+  (:func:`histogram_calibration`; Cranmer, Pavez, Louppe, arXiv:1506.02169, "calibrated classifiers").
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CalibrationCurve",
+    "HistogramCalibration",
     "calibration_curve",
     "classifier_test",
     "ensemble_spread",
     "expectation",
+    "histogram_calibration",
     "recalibrate",
     "reference_variation",
     "weighted_auc",
@@ -134,6 +139,55 @@ def calibration_curve(log_r_num: ArrayLike, weights_num: ArrayLike, log_r_ref: A
     pred = np.bincount(br, wr * np.exp(lr), n_bins) / np.maximum(ref, 1e-300)
     emp = num / np.maximum(ref, 1e-300)
     return CalibrationCurve(pred, emp, np.sqrt(num2) / np.maximum(ref, 1e-300))
+
+
+@dataclass(frozen=True)
+class HistogramCalibration:
+    """Per-bin additive corrections of :math:`\\log\\hat r` (:func:`histogram_calibration`).
+
+    ``edges`` are the ``n_bins + 1`` bin edges in :math:`\\log\\hat r` (outer ones infinite) and ``log_correction``
+    the ``n_bins`` values of :math:`\\log(\\text{empirical}/\\text{predicted})`.
+    """
+
+    edges: FloatArray
+    log_correction: FloatArray
+
+    def __call__(self, log_r: ArrayLike) -> FloatArray:
+        """The calibrated :math:`\\log\\hat r` (any shape)."""
+        lr = np.asarray(log_r, dtype=np.float64)
+        n = self.log_correction.size
+        b = np.clip(np.searchsorted(self.edges, lr, side="right") - 1, 0, n - 1)
+        return lr + self.log_correction[b]
+
+
+def histogram_calibration(log_r_num: ArrayLike, weights_num: ArrayLike, log_r_ref: ArrayLike,
+                          weights_ref: ArrayLike, n_bins: int = 20) -> HistogramCalibration:
+    """Histogram calibration of a two-sample ratio :math:`\\hat r \\approx p_{\\rm num}/p_{\\rm ref}`.
+
+    On held-out events of both samples (not those :math:`\\hat r` was trained on), bins of
+    :math:`\\log\\hat r` with equal reference weight give the empirical ratio
+    :math:`\\hat p_{\\rm num}(b)/\\hat p_{\\rm ref}(b)` and the predicted
+    :math:`\\langle\\hat r\\rangle_{\\rm ref}(b)`; their log ratio is added to :math:`\\log\\hat r` in that bin.
+    Afterwards :math:`E_{\\rm ref}[\\hat r] = 1` on these events exactly, and an over-fitted :math:`\\hat r`
+    (too large on unseen reference events) is pulled back bin by bin. A bin without numerator weight gets
+    half the smallest non-zero empirical ratio (a finite correction).
+    """
+    if n_bins < 1:
+        raise SBIError(f"parameter 'n_bins' must be >= 1, got {n_bins}")
+    ln, lr = np.asarray(log_r_num, float), np.asarray(log_r_ref, float)
+    wn, wr = np.asarray(weights_num, float), np.asarray(weights_ref, float)
+    if ln.shape != wn.shape or lr.shape != wr.shape or ln.ndim != 1 or lr.ndim != 1:
+        raise SBIError("parameters 'log_r_num'/'weights_num' and 'log_r_ref'/'weights_ref' must be matching 1-D arrays")
+    if wn.sum() <= 0 or wr.sum() <= 0 or lr.size < n_bins:
+        raise SBIError(f"histogram_calibration needs positive weight sums and >= n_bins={n_bins} reference events")
+    curve = calibration_curve(ln, wn, lr, wr, n_bins)
+    filled = curve.empirical[curve.empirical > 0]
+    if filled.size == 0:
+        raise SBIError("histogram_calibration: no numerator weight in any bin")
+    empirical = np.maximum(curve.empirical, 0.5 * filled.min())
+    edges = np.quantile(lr, np.linspace(0, 1, n_bins + 1))
+    edges[0], edges[-1] = -np.inf, np.inf
+    return HistogramCalibration(edges, np.log(empirical / curve.predicted))
 
 
 def ensemble_spread(log_r_members: ArrayLike) -> FloatArray:
