@@ -401,7 +401,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
             lr[:: max(1, len(pts) // 40)], w_sb) - 1).tolist()
 
     # ρ̂ refitted on 3/4 of the training halves and histogram-calibrated on the held-out quarter; its own
-    # random stream, so every row above is unchanged (docs/sbi.md, "Histogram-calibrated ρ̂")
+    # random stream, so every row above is unchanged (docs/sbi.md, "Signal + background with 7·10⁵ generated tt̄")
     rng_cal = np.random.default_rng([seed, 1])
     sig_fit, sig_cal = train.split(0.75, rng_cal)
     bkg_fit, bkg_cal = bkg_train.split(0.75, rng_cal)

@@ -165,7 +165,7 @@ def histogram_calibration(log_r_num: ArrayLike, weights_num: ArrayLike, log_r_re
     """Histogram calibration of a two-sample ratio :math:`\\hat r \\approx p_{\\rm num}/p_{\\rm ref}`.
 
     On held-out events of both samples (not those :math:`\\hat r` was trained on), bins of
-    :math:`\\log\\hat r` with equal reference weight give the empirical ratio
+    :math:`\\log\\hat r` holding equal numbers of reference events give the empirical ratio
     :math:`\\hat p_{\\rm num}(b)/\\hat p_{\\rm ref}(b)` and the predicted
     :math:`\\langle\\hat r\\rangle_{\\rm ref}(b)`; their log ratio is added to :math:`\\log\\hat r` in that bin.
     Afterwards :math:`E_{\\rm ref}[\\hat r] = 1` on these events exactly, and an over-fitted :math:`\\hat r`
