@@ -21,6 +21,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from nextsm.sbi.events import load_events
 from nextsm.sbi.simulators.wh import amplitude as amp
 from nextsm.sbi.simulators.wh import pythia_gen as pg
 from nextsm.sbi.simulators.wh.observables import OBSERVABLE_NAMES, wh_observables
+
+if TYPE_CHECKING:
+    from nextsm.sbi.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "validation" / "results" / "sbi_wh.json"
@@ -225,7 +229,7 @@ def _reference_variation(est_a, est_b, test, pts_check: np.ndarray) -> dict:
 
 def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
            epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False,
-           only: str | None = None) -> dict:
+           only: str | None = None, rho_config: TrainConfig | None = None) -> dict:
     """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
 
     ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
@@ -342,7 +346,8 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     axis = np.linspace(*grid[:2], int(grid[2]))
     pts = inference.grid_points(axis, axis)
     t0 = time.perf_counter()
-    rho = train_pairwise_ratio(train.x, bkg_train.x, rng, config=TrainConfig(epochs=40, patience=6), n_members=5,
+    rho_config = rho_config or TrainConfig(epochs=40, patience=6)
+    rho = train_pairwise_ratio(train.x, bkg_train.x, rng, config=rho_config, n_members=5,
                                weights_numerator=w_train_ref, weights_denominator=bkg_train.weights(zero)[0])
     rho = rho.calibrated(bkg_train.x, bkg_train.weights(zero)[0])
     seconds_sb = {"rho (5 members)": time.perf_counter() - t0}
@@ -406,7 +411,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     sig_fit, sig_cal = train.split(0.75, rng_cal)
     bkg_fit, bkg_cal = bkg_train.split(0.75, rng_cal)
     t0 = time.perf_counter()
-    rho_fit = train_pairwise_ratio(sig_fit.x, bkg_fit.x, rng_cal, config=TrainConfig(epochs=40, patience=6),
+    rho_fit = train_pairwise_ratio(sig_fit.x, bkg_fit.x, rng_cal, config=rho_config,
                                    n_members=5, weights_numerator=sig_fit.weights(zero)[0],
                                    weights_denominator=bkg_fit.weights(zero)[0])
     rho_cal = diagnostics.histogram_calibration(rho_fit.log_ratio(sig_cal.x), sig_cal.weights(zero)[0],
@@ -544,6 +549,8 @@ def main() -> None:
     lim.add_argument("--only", choices=("alices", "alices_ma"), default=None,
                      help="signal only, just this ALICES variant (results key limits_<only>)")
     lim.add_argument("--out", type=Path, default=None, help="also write the full result JSON here")
+    lim.add_argument("--rho-hidden", default="64,64", help="hidden widths of the signal/background classifier")
+    lim.add_argument("--rho-weight-decay", type=float, default=0.0, help="its AdamW weight decay")
     args = parser.parse_args()
     if args.part == "asimov-noise":
         res = asimov_noise(args.signal, args.lumi, args.seeds)
@@ -565,9 +572,13 @@ def main() -> None:
             lo, hi, n = (float(v) for v in text.split(","))
             return lo, hi, int(n)
 
+        from nextsm.sbi.training import TrainConfig
+
         res = limits(args.signal, args.background, args.lumi, args.seed,
                      {"signal": parse(args.grid), "signal+background": parse(args.grid_sb)}, args.epochs,
-                     args.n_theta, args.n_per_theta, args.members, args.lean, args.only)
+                     args.n_theta, args.n_per_theta, args.members, args.lean, args.only,
+                     TrainConfig(hidden=tuple(int(v) for v in args.rho_hidden.split(",")), epochs=40, patience=6,
+                                 weight_decay=args.rho_weight_decay))
         if args.out is not None:
             args.out.write_text(json.dumps(res))
         if args.only:
