@@ -141,14 +141,45 @@ def _intervals(axis: np.ndarray, ll: np.ndarray) -> dict:
 
 
 def _histogram_limits(axis: np.ndarray, feats: dict, bins: dict, w_ref: np.ndarray, weights_grid: np.ndarray,
-                      w_true: np.ndarray, lumi: float) -> dict:
-    """Binned Asimov intervals of each feature (adaptive bins with equal reference content)."""
+                      w_true: np.ndarray, lumi: float, models: dict | None = None) -> dict:
+    """Binned Asimov intervals of each feature (adaptive bins with equal reference content); ``models``, if
+    given, receives ``hist_NAME: (bin index per event, expected counts on the grid)`` for the toys."""
     out = {}
     for name, feat in feats.items():
         binning = histograms.adaptive_binning(feat, w_ref, bins[name])
         nu = histograms.expected_counts(binning, feat, weights_grid, lumi)
         observed = histograms.expected_counts(binning, feat, w_true[None] / lumi, lumi)[0]
         out[f"hist_{name}"] = _intervals(axis, histograms.binned_log_likelihood(nu, observed))
+        if models is not None:
+            models[f"hist_{name}"] = (binning.index(feat), nu)
+    return out
+
+
+def _toy_coverage(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_ref: float, unbinned: dict,
+                  binned: dict, truths: list[tuple[float, float]], n_toys: int, rng: np.random.Generator,
+                  chunk: int = 200) -> dict:
+    """Coverage of the Wilks intervals of every row with Poisson pseudo-experiments drawn from the Asimov half at
+    each truth (nextsm.sbi.coverage; docs/sbi.md, "Coverage of the S+B intervals with toys")."""
+    from nextsm.sbi import coverage
+
+    out: dict = {"n_toys": n_toys, "truths": [list(t) for t in truths], "rows": {}}
+    for truth in truths:
+        lam = inference.asimov_weights(events, np.asarray(truth), lumi)
+        lls: dict[str, list[np.ndarray]] = {name: [] for name in [*unbinned, *binned]}
+        for start in range(0, n_toys, chunk):
+            counts = coverage.poisson_pseudo_data(lam, min(chunk, n_toys - start), rng)
+            for name, lr in unbinned.items():
+                lls[name].append(coverage.unbinned_toy_log_likelihood(lr, counts, xsec, xsec_ref, lumi))
+            for name, (index, nu) in binned.items():
+                lls[name].append(coverage.binned_toy_log_likelihood(nu, index, counts))
+        for name, parts in lls.items():
+            stats = coverage.statistics_at_truth(np.concatenate(parts), axis, axis, truth)
+            row: dict = {"mean_best": stats.best.mean(axis=0).tolist(), "std_best": stats.best.std(axis=0).tolist()}
+            for cl in (0.68, 0.95):
+                row[f"joint_{cl}"] = coverage.coverage(stats.joint, cl, 2).as_dict()
+                for p, pname in enumerate(amp.PARAMETER_NAMES):
+                    row[f"{pname}_{cl}"] = coverage.coverage(stats.profile[:, p], cl, 1).as_dict()
+            out["rows"].setdefault(name, {})[f"{truth[0]:+.2f},{truth[1]:+.2f}"] = row
     return out
 
 
@@ -229,14 +260,16 @@ def _reference_variation(est_a, est_b, test, pts_check: np.ndarray) -> dict:
 
 def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
            epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False,
-           only: str | None = None, rho_config: TrainConfig | None = None) -> dict:
+           only: str | None = None, rho_config: TrainConfig | None = None, toys: int = 0,
+           toy_truths: list[tuple[float, float]] | None = None) -> dict:
     """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
 
     ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
     CPU time: the run on a loaded machine). ``only`` ("alices" or "alices_ma") trains just that ALICES
     variant, signal only: no SALLY, regression, reference variation, classifier tests or S+B; the
     observable histograms are kept as the benchmark and every estimator is also recalibrated on the
-    training half."""
+    training half.  ``toys`` > 0 adds the coverage of every S+B row with that many pseudo-experiments at each of
+    ``toy_truths`` (grid points of the S+B axis; default the SM), drawn from their own random stream."""
     from nextsm.sbi import composition, diagnostics
     from nextsm.sbi.component_regression import component_training_set
     from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
@@ -396,12 +429,20 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     def ll_sb_self(lr: np.ndarray) -> np.ndarray:
         return ll_sb(diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb)))
 
+    toy_unbinned: dict[str, np.ndarray] = {}  # log r̂ on the grid of the rows whose coverage the toys measure
+
+    def keep(name: str, lr: np.ndarray) -> None:
+        if toys:
+            toy_unbinned[name] = lr
+            toy_unbinned[f"{name}_asimov_calibrated"] = diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb))
+
     signal_log_ratios: dict[str, np.ndarray] = {}
     for name, est in signal_ratios.items():
         lr_s = signal_log_ratios[name] = est.log_ratio(sb_test.x, pts)
         lr = composition.composed_log_ratio(lr_s, log_rho, nu_s, nu_s0, nu_b)
         res_sb[f"composed_{name}"] = _intervals(axis, ll_sb(lr))
         res_sb[f"composed_{name}_asimov_calibrated"] = _intervals(axis, ll_sb_self(lr))
+        keep(f"composed_{name}", lr)
         res_sb["diagnostics"][f"composed_{name}_calibration"] = (diagnostics.expectation(
             lr[:: max(1, len(pts) // 40)], w_sb) - 1).tolist()
 
@@ -428,6 +469,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         lr = composition.composed_log_ratio(lr_s, log_rho_hc, nu_s, nu_s0, nu_b)
         res_sb[f"composed_{name}_rho_hcal"] = _intervals(axis, ll_sb(lr))
         res_sb[f"composed_{name}_rho_hcal_asimov_calibrated"] = _intervals(axis, ll_sb_self(lr))
+        keep(f"composed_{name}_rho_hcal", lr)
     del signal_log_ratios
     weights_grid = sb_test.weights(pts)
     w_ref = sb_test.weights(zero)[0]
@@ -439,7 +481,13 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
              "mt_lvbb": sb_test.x[:, [col["mt_lvbb"]]],
              "q_cos_delta_plus_x_mt_lvbb": sb_test.x[:, [col["q_cos_delta_plus"], col["mt_lvbb"]]]}
     bins.update({"sally_composed": 8, "sally_composed_5x5": 5})
-    res_sb.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_sb, lumi))
+    toy_binned: dict = {}
+    res_sb.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_sb, lumi, toy_binned))
+    if toys:
+        t0 = time.perf_counter()
+        res_sb["toy_coverage"] = _toy_coverage(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, toy_unbinned, toy_binned,
+                                               toy_truths or [(0.0, 0.0)], toys, np.random.default_rng([seed, 2]))
+        seconds_sb[f"toys ({toys} per truth)"] = time.perf_counter() - t0
     out["signal+background"] = res_sb
     return out
 
@@ -551,6 +599,10 @@ def main() -> None:
     lim.add_argument("--out", type=Path, default=None, help="also write the full result JSON here")
     lim.add_argument("--rho-hidden", default="64,64", help="hidden widths of the signal/background classifier")
     lim.add_argument("--rho-weight-decay", type=float, default=0.0, help="its AdamW weight decay")
+    lim.add_argument("--toys", type=int, default=0, help="pseudo-experiments per truth for the S+B coverage")
+    lim.add_argument("--toy-truth", action="append", default=[],
+                     help="a truth c_HWtil,c_HW for the toys (a point of --grid-sb; repeatable; default 0,0)")
+    lim.add_argument("--key", default="limits", help="results key in validation/results/sbi_wh.json")
     args = parser.parse_args()
     if args.part == "asimov-noise":
         res = asimov_noise(args.signal, args.lumi, args.seeds)
@@ -578,14 +630,16 @@ def main() -> None:
                      {"signal": parse(args.grid), "signal+background": parse(args.grid_sb)}, args.epochs,
                      args.n_theta, args.n_per_theta, args.members, args.lean, args.only,
                      TrainConfig(hidden=tuple(int(v) for v in args.rho_hidden.split(",")), epochs=40, patience=6,
-                                 weight_decay=args.rho_weight_decay))
+                                 weight_decay=args.rho_weight_decay),
+                     args.toys, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth] or None)
         if args.out is not None:
             args.out.write_text(json.dumps(res))
         if args.only:
             _update_results(f"limits_{args.only}", res)
         else:
-            _update_results("limits", res)
-            figures(res)
+            _update_results(args.key, res)
+            if args.key == "limits":
+                figures(res)
     print(json.dumps(_summary(res), indent=1))
 
 

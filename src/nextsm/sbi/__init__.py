@@ -12,6 +12,7 @@ Pipeline (one module per stage; torch is imported only by ``estimators``, ``trai
 * :mod:`~nextsm.sbi.diagnostics` — calibration, reference variation, classifier test;
 * :mod:`~nextsm.sbi.inference`, :mod:`~nextsm.sbi.histograms` — extended unbinned likelihood, Asimov,
   profile scans, Wilks intervals; SALLY and observable histograms.
+* :mod:`~nextsm.sbi.coverage` — coverage of the Wilks intervals with Poisson pseudo-experiments.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ __all__ = [
     "extended_log_likelihood",
     "interval_from_profile",
     "profile",
+    "row_minima",
     "scan_2d",
     "wilks_pvalue",
 ]
@@ -117,21 +118,31 @@ def scan_2d(axis0: ArrayLike, axis1: ArrayLike, log_likelihood: ArrayLike) -> Sc
     return Scan2D(a0, a1, -2.0 * (ll - ll.max()))
 
 
-def _parabola_min(values: FloatArray, k: int) -> float:
-    if k == 0 or k == values.size - 1:
-        return float(values[k])
-    left, mid, right = values[k - 1], values[k], values[k + 1]
+def row_minima(q: ArrayLike) -> FloatArray:
+    """Minimum of each row of ``q`` (``(..., n)``) with a parabola through the lowest grid point and its two
+    neighbours (the grid value itself at an edge or where the three points are not convex), ``(...,)``."""
+    values = np.asarray(q, dtype=np.float64)
+    n = values.shape[-1]
+    k = np.argmin(values, axis=-1)[..., None]
+    mid = np.take_along_axis(values, k, axis=-1)[..., 0]
+    if n < 3:
+        return mid
+    inner = (k[..., 0] > 0) & (k[..., 0] < n - 1)
+    left = np.take_along_axis(values, np.clip(k - 1, 0, n - 1), axis=-1)[..., 0]
+    right = np.take_along_axis(values, np.clip(k + 1, 0, n - 1), axis=-1)[..., 0]
     curv = left - 2 * mid + right
-    return float(mid - (right - left) ** 2 / (8 * curv)) if curv > 0 else float(mid)
+    refine = inner & (curv > 0)
+    shift = np.divide((right - left) ** 2, 8 * curv, out=np.zeros_like(mid), where=refine)
+    return mid - shift
 
 
 def profile(scan: Scan2D, parameter: int) -> tuple[FloatArray, FloatArray]:
     """Profile :math:`q` of ``parameter`` (0 or 1), minimised over the other (parabolic refinement between
-    grid points), shifted to minimum 0: ``(axis, q_profile)``."""
+    grid points, :func:`row_minima`), shifted to minimum 0: ``(axis, q_profile)``."""
     if parameter not in (0, 1):
         raise SBIError(f"parameter 'parameter' must be 0 or 1, got {parameter}")
     q = scan.q if parameter == 0 else scan.q.T
-    prof = np.array([_parabola_min(row, int(np.argmin(row))) for row in q])
+    prof = row_minima(q)
     return (scan.axis0 if parameter == 0 else scan.axis1), prof - prof.min()
 
 
