@@ -261,7 +261,8 @@ def _reference_variation(est_a, est_b, test, pts_check: np.ndarray) -> dict:
 def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids: dict[str, tuple[float, float, int]],
            epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False,
            only: str | None = None, rho_config: TrainConfig | None = None, toys: int = 0,
-           toy_truths: list[tuple[float, float]] | None = None) -> dict:
+           toy_truths: list[tuple[float, float]] | None = None, direct: bool = False,
+           toy_truths_signal: list[tuple[float, float]] | None = None) -> dict:
     """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
 
     ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
@@ -269,7 +270,10 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     variant, signal only: no SALLY, regression, reference variation, classifier tests or S+B; the
     observable histograms are kept as the benchmark and every estimator is also recalibrated on the
     training half.  ``toys`` > 0 adds the coverage of every S+B row with that many pseudo-experiments at each of
-    ``toy_truths`` (grid points of the S+B axis; default the SM), drawn from their own random stream."""
+    ``toy_truths`` (grid points of the S+B axis; default the SM), drawn from their own random stream, and of
+    every signal-only row at ``toy_truths_signal`` (points of the signal grid; default none).
+    ``direct`` adds the morphing-aware regression trained on the S+B mixture itself (no ρ̂, no composition;
+    docs/sbi.md, "Coverage of the S+B intervals with toys"), on its own random stream."""
     from nextsm.sbi import composition, diagnostics
     from nextsm.sbi.component_regression import component_training_set
     from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
@@ -333,6 +337,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
 
     res: dict = {"axis": axis.tolist(), "n_train": len(train), "n_test": len(test), "sigma_sm_fb": xsec_ref,
                  "seconds": seconds, "diagnostics": {}}
+    toy_signal: dict[str, np.ndarray] = {}  # log r̂ on the grid of the rows whose coverage the toys measure
     for name, est in ests.items():
         lr_members = est.log_ratio_members(test.x, pts)  # one evaluation per estimator (the slow step of ALICES)
         lr = lr_members.mean(axis=0)
@@ -340,7 +345,12 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         if est.kind == "morphing_aware" or len(train) <= 10_000 or only is not None:  # an independent calibration sample: the train half
             recal = diagnostics.expectation(est.log_ratio(train.x, pts), w_train_ref)
             res[f"{name}_recalibrated"] = _intervals(axis, ll_raw(diagnostics.recalibrate(lr, recal)))
+            if toys:
+                toy_signal[f"{name}_recalibrated"] = diagnostics.recalibrate(lr, recal)
         res[f"{name}_asimov_calibrated"] = _intervals(axis, ll_self(lr))
+        if toys:
+            toy_signal[name] = lr
+            toy_signal[f"{name}_asimov_calibrated"] = diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_true))
         diag = _ratio_diagnostics(est, test, train, check, rng, classifier=not lean)
         diag["histories"] = [{"best_epoch": h["best_epoch"], "epochs_run": len(h["train"]),
                               "train_loss": h["train"][h["best_epoch"]], "validation_loss": h["validation"][h["best_epoch"]]}
@@ -367,7 +377,14 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     if sally is not None:
         feats = {"sally": sally.score(test.x), **feats}
     bins = {"sally": 8, "q_cos_delta_plus": 10, "mt_lvbb": 10, "q_cos_delta_plus_x_mt_lvbb": [6, 6]}
-    res.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_true, lumi))
+    toy_signal_binned: dict = {}
+    res.update(_histogram_limits(axis, feats, bins, w_ref, weights_grid, w_true, lumi, toy_signal_binned))
+    if toys and toy_truths_signal:
+        t0 = time.perf_counter()
+        res["toy_coverage"] = _toy_coverage(test, axis, lumi, xsec, xsec_ref, toy_signal, toy_signal_binned,
+                                            toy_truths_signal, toys, np.random.default_rng([seed, 4]))
+        seconds[f"toys ({toys} per truth)"] = time.perf_counter() - t0
+    del toy_signal
     out["signal"] = res
     if not backgrounds:
         return out
@@ -471,6 +488,21 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         res_sb[f"composed_{name}_rho_hcal_asimov_calibrated"] = _intervals(axis, ll_sb_self(lr))
         keep(f"composed_{name}_rho_hcal", lr)
     del signal_log_ratios
+    if direct:  # the mixture's own component regression: background events carry only the constant component
+        rng_direct = np.random.default_rng([seed, 3])
+        sigma_c_sb = np.linalg.solve(sb_train.morphing.matrix, sb_train.benchmark_weights.sum(axis=0))
+        t0 = time.perf_counter()
+        creg_direct = train_estimator(
+            "component_regression", component_training_set(sb_train),
+            TrainConfig(epochs=5 * epochs, patience=8, theta_prior=(float(axis[0]), float(axis[-1]))), rng_direct,
+            xsec_form=xsec_quadratic_form(sb_train.morphing, sigma_c_sb), n_members=members, **names)
+        seconds_sb[f"component_regression on the mixture ({members} members)"] = time.perf_counter() - t0
+        lr = creg_direct.log_ratio(sb_test.x, pts)
+        res_sb["direct_component_regression"] = _intervals(axis, ll_sb(lr))
+        res_sb["direct_component_regression_asimov_calibrated"] = _intervals(axis, ll_sb_self(lr))
+        res_sb["diagnostics"]["direct_component_regression_calibration"] = (diagnostics.expectation(
+            lr[:: max(1, len(pts) // 40)], w_sb) - 1).tolist()
+        keep("direct_component_regression", lr)
     weights_grid = sb_test.weights(pts)
     w_ref = sb_test.weights(zero)[0]
     t_s = sally.score(sb_test.x)
@@ -602,6 +634,10 @@ def main() -> None:
     lim.add_argument("--toys", type=int, default=0, help="pseudo-experiments per truth for the S+B coverage")
     lim.add_argument("--toy-truth", action="append", default=[],
                      help="a truth c_HWtil,c_HW for the toys (a point of --grid-sb; repeatable; default 0,0)")
+    lim.add_argument("--toy-truth-signal", action="append", default=[],
+                     help="a truth c_HWtil,c_HW for signal-only toys (a point of --grid; repeatable; default none)")
+    lim.add_argument("--direct", action="store_true",
+                     help="also the morphing-aware regression trained on the S+B mixture (no composition)")
     lim.add_argument("--key", default="limits", help="results key in validation/results/sbi_wh.json")
     args = parser.parse_args()
     if args.part == "asimov-noise":
@@ -631,7 +667,8 @@ def main() -> None:
                      args.n_theta, args.n_per_theta, args.members, args.lean, args.only,
                      TrainConfig(hidden=tuple(int(v) for v in args.rho_hidden.split(",")), epochs=40, patience=6,
                                  weight_decay=args.rho_weight_decay),
-                     args.toys, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth] or None)
+                     args.toys, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth] or None,
+                     args.direct, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth_signal] or None)
         if args.out is not None:
             args.out.write_text(json.dumps(res))
         if args.only:
