@@ -174,11 +174,7 @@ def _toy_coverage(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_
                 lls[name].append(coverage.binned_toy_log_likelihood(nu, index, counts))
         for name, parts in lls.items():
             stats = coverage.statistics_at_truth(np.concatenate(parts), axis, axis, truth)
-            row: dict = {"mean_best": stats.best.mean(axis=0).tolist(), "std_best": stats.best.std(axis=0).tolist()}
-            for cl in (0.68, 0.95):
-                row[f"joint_{cl}"] = coverage.coverage(stats.joint, cl, 2).as_dict()
-                for p, pname in enumerate(amp.PARAMETER_NAMES):
-                    row[f"{pname}_{cl}"] = coverage.coverage(stats.profile[:, p], cl, 1).as_dict()
+            row = coverage.coverage_summary(stats, amp.PARAMETER_NAMES)
             out["rows"].setdefault(name, {})[f"{truth[0]:+.2f},{truth[1]:+.2f}"] = row
     return out
 

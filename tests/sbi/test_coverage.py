@@ -86,6 +86,16 @@ def test_row_minima_is_exact_for_a_parabola() -> None:
     assert inference.row_minima(q)[2] == pytest.approx((1 - 1.4) ** 2 + 0.5)  # at the edge: the grid value
 
 
+def test_summary_names_every_interval(world: dict) -> None:
+    stats = _unbinned_statistics(world, 1.0, 200, 4)
+    out = coverage.coverage_summary(stats, ["a", "b"])
+    assert {"joint_0.68", "a_0.68", "b_0.95"} <= set(out)
+    assert out["n_toys"] == 200
+    assert out["a_0.68"]["fraction"] == coverage.coverage(stats.profile[:, 0], 0.68, 1).fraction
+    with pytest.raises(SBIError, match="'parameter_names'"):
+        coverage.coverage_summary(stats, ["a"])
+
+
 def test_bad_inputs_name_the_parameter(world: dict) -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(SBIError, match=r"'expected'.*event 1"):

@@ -221,9 +221,13 @@ def train_command(method: str, events_path: Path, out: Path, n_theta: int, n_per
 @click.option("--grid", default="-0.5,0.5,41", show_default=True, help="low,high,n per parameter.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Result JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG of the profiles.")
+@click.option("--toys", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pseudo-experiments at --theta-true (a grid point) for the coverage of the Wilks intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the pseudo-experiments.")
 def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_true: str, grid: str, out: Path,
-                   plot: Path | None) -> None:
-    """Expected (Asimov) profile-likelihood scans and Wilks intervals; JSON (+ plot)."""
+                   plot: Path | None, toys: int, seed: int) -> None:
+    """Expected (Asimov) profile-likelihood scans and Wilks intervals; JSON (+ plot); with --toys, their
+    coverage measured with pseudo-experiments drawn from the events."""
     import numpy as np
 
     from nextsm.sbi.events import load_events
@@ -233,7 +237,7 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
     lo, hi, n = (float(v) for v in grid.split(","))
     est = load_estimator(estimator_path)
     result = expected_limits(est, load_events(events_path), [float(v) for v in theta_true.split(",")], lumi,
-                             np.linspace(lo, hi, int(n)))
+                             np.linspace(lo, hi, int(n)), toys=toys, rng=np.random.default_rng(seed))
     out.write_text(json.dumps(result, indent=1))
     if plot is not None:
         import matplotlib
@@ -252,3 +256,8 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
         plt.close(fig)
     for name, prof in result["profiles"].items():
         click.echo(f"{name}: 68% {prof['interval_0.68']}, 95% {prof['interval_0.95']}")
+        if toys:
+            cov = result["toy_coverage"]
+            click.echo(f"  coverage with {toys} toys: 68% {cov[f'{name}_0.68']['fraction']:.3f}"
+                       f" ± {cov[f'{name}_0.68']['error']:.3f}, 95% {cov[f'{name}_0.95']['fraction']:.3f}"
+                       f" ± {cov[f'{name}_0.95']['error']:.3f}")

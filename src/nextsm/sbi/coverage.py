@@ -40,8 +40,8 @@ from numpy.typing import ArrayLike, NDArray
 from nextsm.sbi import inference
 from nextsm.sbi.errors import SBIError
 
-__all__ = ["Coverage", "ToyStatistics", "binned_toy_log_likelihood", "coverage", "poisson_pseudo_data",
-           "statistics_at_truth", "unbinned_toy_log_likelihood"]
+__all__ = ["Coverage", "ToyStatistics", "binned_toy_log_likelihood", "coverage", "coverage_summary",
+           "poisson_pseudo_data", "statistics_at_truth", "unbinned_toy_log_likelihood"]
 
 FloatArray = NDArray[np.float64]
 
@@ -177,3 +177,20 @@ def coverage(q_at_truth: ArrayLike, cl: float, dof: int) -> Coverage:
     if not 0 < cl < 1:
         raise SBIError(f"parameter 'cl' must lie in (0, 1), got {cl}")
     return Coverage(cl, dof, int(np.sum(q < inference.contour_threshold(cl, dof))), int(q.size))
+
+
+def coverage_summary(stats: ToyStatistics, parameter_names: tuple[str, ...] | list[str],
+                     cls: tuple[float, ...] = (0.68, 0.95)) -> dict[str, object]:
+    """JSON-serialisable coverage of the joint (``joint_CL``) and profile (``NAME_CL``) Wilks intervals, with
+    the mean and spread of the toys' best fits."""
+    if len(parameter_names) != stats.profile.shape[1]:
+        raise SBIError(f"parameter 'parameter_names' must name {stats.profile.shape[1]} parameters, "
+                       f"got {list(parameter_names)}")
+    out: dict[str, object] = {"theta_true": stats.theta_true.tolist(), "n_toys": int(stats.joint.size),
+                              "mean_best": stats.best.mean(axis=0).tolist(),
+                              "std_best": stats.best.std(axis=0).tolist()}
+    for cl in cls:
+        out[f"joint_{cl}"] = coverage(stats.joint, cl, stats.profile.shape[1]).as_dict()
+        for p, name in enumerate(parameter_names):
+            out[f"{name}_{cl}"] = coverage(stats.profile[:, p], cl, 1).as_dict()
+    return out

@@ -2,7 +2,8 @@
 
 Ratio estimators: the extended unbinned Asimov likelihood (:func:`~nextsm.sbi.inference.extended_log_likelihood`);
 SALLY estimators: a Poisson likelihood of an adaptive histogram of :math:`\\hat t(x)`
-(:mod:`~nextsm.sbi.histograms`).  Returns the 2-D scan, the profiles and the 68/95 % Wilks intervals.
+(:mod:`~nextsm.sbi.histograms`).  Returns the 2-D scan, the profiles and the 68/95 % Wilks intervals, and on
+request their coverage with pseudo-experiments (:mod:`~nextsm.sbi.coverage`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nextsm.sbi import histograms, inference
+from nextsm.sbi import coverage, histograms, inference
 from nextsm.sbi.errors import SBIError
 from nextsm.sbi.events import WeightedEvents
 
@@ -32,10 +33,17 @@ class _EstimatorLike(Protocol):
 
 
 def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_true: ArrayLike, luminosity: float,
-                    axis: ArrayLike, *, histogram_bins: int = 8) -> dict[str, Any]:
-    """Asimov scan on ``axis × axis`` (two parameters) at ``theta_true``; JSON-serialisable result."""
+                    axis: ArrayLike, *, histogram_bins: int = 8, toys: int = 0,
+                    rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """Asimov scan on ``axis × axis`` (two parameters) at ``theta_true``; JSON-serialisable result.
+
+    ``toys`` > 0 also measures the coverage of the Wilks intervals with that many Poisson pseudo-experiments
+    drawn from ``events`` at ``theta_true`` (a grid point; :mod:`~nextsm.sbi.coverage`), key ``toy_coverage``;
+    ``rng`` is then required."""
     if events.morphing.n_parameters != 2:
         raise SBIError("parameter 'events': expected limits are implemented for two parameters")
+    if toys and rng is None:
+        raise SBIError("parameter 'rng': toys need a numpy.random.Generator")
     ax = np.asarray(axis, dtype=np.float64)
     pts = inference.grid_points(ax, ax)
     w_true = inference.asimov_weights(events, theta_true, luminosity)
@@ -46,10 +54,16 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
         nu = histograms.expected_counts(binning, feat, events.weights(pts), luminosity)
         observed = histograms.expected_counts(binning, feat, w_true[None] / luminosity, luminosity)[0]
         ll = histograms.binned_log_likelihood(nu, observed)
+
+        def toy_ll(counts: NDArray[np.int64]) -> NDArray[np.float64]:
+            return coverage.binned_toy_log_likelihood(nu, binning.index(feat), counts)
     else:
-        ref = estimator.theta_ref
-        ll = inference.extended_log_likelihood(estimator.log_ratio(events.x, pts), w_true, events.xsec(pts),
-                                               float(events.xsec(ref[None])[0]), luminosity)
+        xsec, xsec_ref = events.xsec(pts), float(events.xsec(estimator.theta_ref[None])[0])
+        log_r = estimator.log_ratio(events.x, pts)
+        ll = inference.extended_log_likelihood(log_r, w_true, xsec, xsec_ref, luminosity)
+
+        def toy_ll(counts: NDArray[np.int64]) -> NDArray[np.float64]:
+            return coverage.unbinned_toy_log_likelihood(log_r, counts, xsec, xsec_ref, luminosity)
     scan = inference.scan_2d(ax, ax, ll)
     out: dict[str, Any] = {"axis": ax.tolist(), "q": scan.q.tolist(), "best": list(scan.best),
                            "theta_true": np.asarray(theta_true, float).tolist(), "luminosity": luminosity,
@@ -60,4 +74,10 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
         for cl in (0.68, 0.95):
             iv = inference.interval_from_profile(a, q, cl)
             out["profiles"][name][f"interval_{cl}"] = [iv.low, iv.high]
+    if toys:
+        assert rng is not None
+        lls = [toy_ll(coverage.poisson_pseudo_data(w_true, min(200, toys - start), rng))
+               for start in range(0, toys, 200)]
+        stats = coverage.statistics_at_truth(np.concatenate(lls), ax, ax, theta_true)
+        out["toy_coverage"] = coverage.coverage_summary(stats, list(estimator.parameter_names))
     return out
