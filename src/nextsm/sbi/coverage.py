@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
 
 from nextsm.sbi import inference
 from nextsm.sbi.errors import SBIError
@@ -98,9 +99,8 @@ def binned_toy_log_likelihood(expected: ArrayLike, bin_index: ArrayLike, counts:
     c = _counts(counts, idx.size)
     if idx.size and (idx.min() < 0 or idx.max() >= nu.shape[1]):
         raise SBIError(f"parameter 'bin_index' must lie in [0, {nu.shape[1]}), got [{idx.min()}, {idx.max()}]")
-    observed = np.zeros((c.shape[0], nu.shape[1]))
-    for b in range(nu.shape[1]):  # B is small (tens of bins); a dense (N, B) incidence would not be
-        observed[:, b] = c[:, idx == b].sum(axis=1)
+    incidence = sparse.csr_matrix((np.ones(idx.size), (np.arange(idx.size), idx)), shape=(idx.size, nu.shape[1]))
+    observed = np.asarray((incidence.T @ c.T).T)  # n_tb, as histograms.expected_counts sums weights
     return observed @ np.log(nu).T - nu.sum(axis=1)[None]
 
 

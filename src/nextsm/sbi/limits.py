@@ -55,8 +55,10 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
         observed = histograms.expected_counts(binning, feat, w_true[None] / luminosity, luminosity)[0]
         ll = histograms.binned_log_likelihood(nu, observed)
 
+        index = binning.index(feat)
+
         def toy_ll(counts: NDArray[np.int64]) -> NDArray[np.float64]:
-            return coverage.binned_toy_log_likelihood(nu, binning.index(feat), counts)
+            return coverage.binned_toy_log_likelihood(nu, index, counts)
     else:
         xsec, xsec_ref = events.xsec(pts), float(events.xsec(estimator.theta_ref[None])[0])
         log_r = estimator.log_ratio(events.x, pts)
