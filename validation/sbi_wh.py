@@ -179,6 +179,54 @@ def _toy_coverage(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_
     return out
 
 
+def _neyman_limits(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_ref: float, unbinned: dict,
+                   binned: dict, asimov_ll: dict, n_toys: int, rng: np.random.Generator, step: int = 2) -> dict:
+    """Toy-based (Neyman) 1-D intervals of every row (nextsm.sbi.neyman; docs/sbi.md, "Neyman intervals for
+    the S+B statistics"): a profile belt per parameter at every ``step``-th grid value, toys at the Asimov
+    conditional best fit of the other parameter; the Asimov data's interval and the median of the SM toys' ones."""
+    from nextsm.sbi import coverage, neyman
+
+    def toy_ll(name: str, n: int):
+        def ll(truth: np.ndarray) -> np.ndarray:
+            counts = coverage.poisson_pseudo_data(inference.asimov_weights(events, truth, lumi), n, rng)
+            if name in unbinned:
+                return coverage.unbinned_toy_log_likelihood(unbinned[name], counts, xsec, xsec_ref, lumi)
+            index, nu = binned[name]
+            return coverage.binned_toy_log_likelihood(nu, index, counts)
+        return ll
+
+    idx = np.arange(0, axis.size, step)
+    if idx[-1] != axis.size - 1:
+        idx = np.append(idx, axis.size - 1)
+    out: dict = {"n_toys": n_toys, "step": step, "rows": {}}
+    for name in [*unbinned, *binned]:
+        t0 = time.perf_counter()
+        sm_ll = np.concatenate([toy_ll(name, 250)(np.zeros(2)) for _ in range(n_toys // 250)])
+        row: dict = {}
+        for p, pname in enumerate(amp.PARAMETER_NAMES):
+            nuis = neyman.conditional_nuisance(asimov_ll[name], axis, axis, p)[idx]
+            belt = neyman.profile_belt(toy_ll(name, n_toys), axis, axis, p, idx, nuis)
+            t_asimov = neyman.profile_statistics(asimov_ll[name], axis, axis, p)
+            t_sm = neyman.profile_statistics(sm_ll, axis, axis, p)
+            k0 = int(np.argmin(np.abs(axis)))
+            res: dict = {"belt": belt.as_dict()}
+            for cl in (0.68, 0.95):
+                a = belt.intervals(axis, t_asimov, cl)
+                toys = belt.intervals(axis, t_sm, cl)
+                edge_lo, edge_hi = toys.lower <= axis[0], toys.at_upper_edge
+                res[str(cl)] = {
+                    "asimov": [float(a.lower[0]) if a.lower[0] > axis[0] else None,
+                               None if a.at_upper_edge[0] else float(a.upper[0])],
+                    "median": [float(np.median(np.where(edge_lo, -np.inf, toys.lower))),
+                               float(np.median(np.where(edge_hi, np.inf, toys.upper)))],
+                    "sm_coverage": float(np.mean((toys.lower <= 0) & (toys.upper >= 0))),
+                    "wilks_sm_coverage": float(np.mean(t_sm[:, k0] < inference.contour_threshold(cl, 1)))}
+            row[pname] = res
+        row["seconds"] = time.perf_counter() - t0
+        out["rows"][name] = row
+    return out
+
+
 def _train_alices(train, thetas: np.ndarray, n_per_theta: int, epochs: int, xform: np.ndarray,
                   rng: np.random.Generator, names: dict, seconds: dict,
                   which: tuple[str, ...] = ("alices", "alices_ma")) -> dict:
@@ -258,7 +306,8 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
            epochs: int, n_theta: int, n_per_theta: int, members: int = 5, lean: bool = False,
            only: str | None = None, rho_config: TrainConfig | None = None, toys: int = 0,
            toy_truths: list[tuple[float, float]] | None = None, direct: bool = False,
-           toy_truths_signal: list[tuple[float, float]] | None = None) -> dict:
+           toy_truths_signal: list[tuple[float, float]] | None = None, neyman: int = 0,
+           neyman_rows: tuple[str, ...] = ()) -> dict:
     """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
 
     ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
@@ -269,7 +318,8 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     ``toy_truths`` (grid points of the S+B axis; default the SM), drawn from their own random stream, and of
     every signal-only row at ``toy_truths_signal`` (points of the signal grid; default none).
     ``direct`` adds the morphing-aware regression trained on the S+B mixture itself (no ρ̂, no composition;
-    docs/sbi.md, "Coverage of the S+B intervals with toys"), on its own random stream."""
+    docs/sbi.md, "Coverage of the S+B intervals with toys"), on its own random stream.  ``neyman`` > 0 adds
+    toy-based (Neyman) intervals of the S+B rows ``neyman_rows`` with that many toys per tested value."""
     from nextsm.sbi import composition, diagnostics
     from nextsm.sbi.component_regression import component_training_set
     from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
@@ -445,7 +495,7 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     toy_unbinned: dict[str, np.ndarray] = {}  # log r̂ on the grid of the rows whose coverage the toys measure
 
     def keep(name: str, lr: np.ndarray) -> None:
-        if toys:
+        if toys or neyman:
             toy_unbinned[name] = lr
             toy_unbinned[f"{name}_asimov_calibrated"] = diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb))
 
@@ -522,6 +572,17 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         res_sb["toy_coverage"] = _toy_coverage(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, toy_unbinned, toy_binned,
                                                toy_truths or [(0.0, 0.0)], toys, np.random.default_rng([seed, 2]))
         seconds_sb[f"toys ({toys} per truth)"] = time.perf_counter() - t0
+    if neyman:
+        t0 = time.perf_counter()
+        rows_u = {k: v for k, v in toy_unbinned.items() if k in neyman_rows}
+        rows_b = {k: v for k, v in toy_binned.items() if k in neyman_rows}
+        asimov_ll = {k: inference.extended_log_likelihood(v, w_sb, xsec_sb, xsec_sb_ref, lumi) for k, v in rows_u.items()}
+        for k, (index, nu) in rows_b.items():
+            observed = np.bincount(index, weights=w_sb, minlength=nu.shape[1])
+            asimov_ll[k] = histograms.binned_log_likelihood(nu, observed)
+        res_sb["neyman"] = _neyman_limits(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, rows_u, rows_b, asimov_ll,
+                                          neyman, np.random.default_rng([seed, 5]))
+        seconds_sb[f"neyman ({neyman} toys per tested value)"] = time.perf_counter() - t0
     out["signal+background"] = res_sb
     return out
 
@@ -643,6 +704,9 @@ def main() -> None:
                      help="a truth c_HWtil,c_HW for signal-only toys (a point of --grid; repeatable; default none)")
     lim.add_argument("--direct", action="store_true",
                      help="also the morphing-aware regression trained on the S+B mixture (no composition)")
+    lim.add_argument("--neyman", type=int, default=0,
+                     help="toys per tested value for Neyman intervals of the S+B rows --neyman-row")
+    lim.add_argument("--neyman-row", action="append", default=[], help="an S+B row for --neyman (repeatable)")
     lim.add_argument("--key", default="limits", help="results key in validation/results/sbi_wh.json")
     args = parser.parse_args()
     if args.part == "asimov-noise":
@@ -673,7 +737,8 @@ def main() -> None:
                      TrainConfig(hidden=tuple(int(v) for v in args.rho_hidden.split(",")), epochs=40, patience=6,
                                  weight_decay=args.rho_weight_decay),
                      args.toys, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth] or None,
-                     args.direct, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth_signal] or None)
+                     args.direct, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth_signal] or None,
+                     args.neyman, tuple(args.neyman_row))
         if args.out is not None:
             args.out.write_text(json.dumps(res))
         if args.only:

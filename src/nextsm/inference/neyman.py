@@ -53,6 +53,7 @@ __all__ = [
     "check_cl",
     "exact_belt",
     "exact_performance",
+    "intervals_from_excess",
     "refine_belt",
     "refine_endpoints",
     "toy_belt",

@@ -12,7 +12,8 @@ Pipeline (one module per stage; torch is imported only by ``estimators``, ``trai
 * :mod:`~nextsm.sbi.diagnostics` — calibration, reference variation, classifier test;
 * :mod:`~nextsm.sbi.inference`, :mod:`~nextsm.sbi.histograms` — extended unbinned likelihood, Asimov,
   profile scans, Wilks intervals; SALLY and observable histograms.
-* :mod:`~nextsm.sbi.coverage` — coverage of the Wilks intervals with Poisson pseudo-experiments.
+* :mod:`~nextsm.sbi.coverage` — coverage of the Wilks intervals with Poisson pseudo-experiments;
+* :mod:`~nextsm.sbi.neyman` — toy-based (Neyman, profile-construction) intervals where Wilks fails.
 """
 
 from __future__ import annotations
