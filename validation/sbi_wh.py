@@ -181,47 +181,24 @@ def _toy_coverage(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_
 
 def _neyman_limits(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_ref: float, unbinned: dict,
                    binned: dict, asimov_ll: dict, n_toys: int, rng: np.random.Generator, step: int = 2) -> dict:
-    """Toy-based (Neyman) 1-D intervals of every row (nextsm.sbi.neyman; docs/sbi.md, "Neyman intervals for
-    the S+B statistics"): a profile belt per parameter at every ``step``-th grid value, toys at the Asimov
-    conditional best fit of the other parameter; the Asimov data's interval and the median of the SM toys' ones."""
+    """Toy-based (Neyman) 1-D intervals of every row at the SM (nextsm.sbi.neyman.expected_neyman_intervals;
+    docs/sbi.md, "Neyman intervals for the S+B statistics"), toys drawn from the Asimov half."""
     from nextsm.sbi import coverage, neyman
 
-    def toy_ll(name: str, n: int):
-        def ll(truth: np.ndarray) -> np.ndarray:
+    def toys_for(name: str):
+        def toys_at(truth: np.ndarray, n: int) -> np.ndarray:
             counts = coverage.poisson_pseudo_data(inference.asimov_weights(events, truth, lumi), n, rng)
             if name in unbinned:
                 return coverage.unbinned_toy_log_likelihood(unbinned[name], counts, xsec, xsec_ref, lumi)
             index, nu = binned[name]
             return coverage.binned_toy_log_likelihood(nu, index, counts)
-        return ll
+        return toys_at
 
-    idx = np.arange(0, axis.size, step)
-    if idx[-1] != axis.size - 1:
-        idx = np.append(idx, axis.size - 1)
     out: dict = {"n_toys": n_toys, "step": step, "rows": {}}
     for name in [*unbinned, *binned]:
         t0 = time.perf_counter()
-        sm_ll = np.concatenate([toy_ll(name, 250)(np.zeros(2)) for _ in range(n_toys // 250)])
-        row: dict = {}
-        for p, pname in enumerate(amp.PARAMETER_NAMES):
-            nuis = neyman.conditional_nuisance(asimov_ll[name], axis, axis, p)[idx]
-            belt = neyman.profile_belt(toy_ll(name, n_toys), axis, axis, p, idx, nuis)
-            t_asimov = neyman.profile_statistics(asimov_ll[name], axis, axis, p)
-            t_sm = neyman.profile_statistics(sm_ll, axis, axis, p)
-            k0 = int(np.argmin(np.abs(axis)))
-            res: dict = {"belt": belt.as_dict()}
-            for cl in (0.68, 0.95):
-                a = belt.intervals(axis, t_asimov, cl)
-                toys = belt.intervals(axis, t_sm, cl)
-                edge_lo, edge_hi = toys.lower <= axis[0], toys.at_upper_edge
-                res[str(cl)] = {
-                    "asimov": [float(a.lower[0]) if a.lower[0] > axis[0] else None,
-                               None if a.at_upper_edge[0] else float(a.upper[0])],
-                    "median": [float(np.median(np.where(edge_lo, -np.inf, toys.lower))),
-                               float(np.median(np.where(edge_hi, np.inf, toys.upper)))],
-                    "sm_coverage": float(np.mean((toys.lower <= 0) & (toys.upper >= 0))),
-                    "wilks_sm_coverage": float(np.mean(t_sm[:, k0] < inference.contour_threshold(cl, 1)))}
-            row[pname] = res
+        row = neyman.expected_neyman_intervals(toys_for(name), asimov_ll[name], axis, np.zeros(2), n_toys, step=step,
+                                               parameter_names=amp.PARAMETER_NAMES, chunk=250)
         row["seconds"] = time.perf_counter() - t0
         out["rows"][name] = row
     return out

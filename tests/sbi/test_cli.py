@@ -26,7 +26,8 @@ def test_simulate_train_limits(tmp_path):
         out = tmp_path / f"{method}_limits.json"
         res = runner.invoke(sbi, ["limits", "--estimator", str(tmp_path / method), "--events", str(ev), "--lumi",
                                   "30", "--grid", "-0.5,0.5,11", "--out", str(out), "--plot",
-                                  str(tmp_path / f"{method}.png"), "--toys", "50", "--seed", "1"])
+                                  str(tmp_path / f"{method}.png"), "--toys", "50", "--neyman", "40",
+                                  "--neyman-step", "5", "--seed", "1"])
         assert res.exit_code == 0, res.output
         result = json.loads(out.read_text())
         assert set(result["profiles"]) == {"c_odd", "c_even"}
@@ -35,3 +36,8 @@ def test_simulate_train_limits(tmp_path):
         assert cov["n_toys"] == 50
         assert 0.0 <= cov["c_odd_0.68"]["fraction"] <= 1.0
         assert "coverage with 50 toys" in res.output
+        ney = result["neyman"]["c_odd"]
+        assert ney["belt"]["poi"] == pytest.approx([-0.5, 0.0, 0.5])
+        assert len(ney["belt"]["critical_0.68"]) == 3
+        assert 0.0 <= ney["0.68"]["coverage"] <= 1.0
+        assert "Neyman (40 toys per tested value)" in res.output

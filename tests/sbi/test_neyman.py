@@ -25,11 +25,12 @@ def world() -> dict:
     return {"x": x, "pts": pts, "log_r": log_r}
 
 
-def _toys(world: dict, scale: float, n_toys: int, seed: int):
-    """toy_log_likelihood(θ) of the ratio exp(scale · log r): scale > 1 is an over-confident learned ratio."""
+def _toys_at(world: dict, scale: float, seed: int):
+    """toys_at(θ, n): log likelihoods of n toys at θ for the ratio exp(scale · log r); scale > 1 is an
+    over-confident learned ratio."""
     rng = np.random.default_rng(seed)
 
-    def toy_log_likelihood(theta: np.ndarray) -> np.ndarray:
+    def toys_at(theta: np.ndarray, n_toys: int) -> np.ndarray:
         log_w = theta @ world["x"].T - 0.5 * theta @ theta
         lam = N_EXPECTED / N_EVENTS * np.exp(log_w)
         lam *= N_EXPECTED / lam.sum()  # σ(θ) = σ(0): a pure shape model
@@ -37,7 +38,13 @@ def _toys(world: dict, scale: float, n_toys: int, seed: int):
         return coverage.unbinned_toy_log_likelihood(scale * world["log_r"], counts, np.ones(len(world["pts"])),
                                                     1.0, N_EXPECTED)
 
-    return toy_log_likelihood
+    return toys_at
+
+
+def _toys(world: dict, scale: float, n_toys: int, seed: int):
+    """toy_log_likelihood(θ) for profile_belt: n_toys toys at θ."""
+    toys_at = _toys_at(world, scale, seed)
+    return lambda theta: toys_at(theta, n_toys)
 
 
 def _asimov_ll(world: dict, scale: float) -> np.ndarray:
@@ -79,6 +86,22 @@ def test_over_confident_ratio_is_repaired(world: dict) -> None:
     assert covered == pytest.approx(0.68, abs=0.05)
     wilks_covered = np.mean(t_fresh[:, 12] < inference.contour_threshold(0.68, 1))
     assert wilks_covered < 0.55
+
+
+def test_expected_intervals_of_an_over_confident_ratio(world: dict) -> None:
+    """The whole recipe (belts for both parameters, Asimov and median intervals, coverage at the truth):
+    Wilks fails for 3·log r, Neyman covers and recovers the exact ±0.1."""
+    toys_at = _toys_at(world, 3.0, 6)
+    res = neyman.expected_neyman_intervals(toys_at, _asimov_ll(world, 3.0), AXIS, [0.0, 0.0], 600, step=2,
+                                           parameter_names=("a", "b"), chunk=300)
+    for name in ("a", "b"):
+        r = res[name]["0.68"]
+        assert r["asimov"] == pytest.approx([-0.1, 0.1], abs=0.015)
+        assert r["median"] == pytest.approx([-0.1, 0.1], abs=0.02)
+        assert r["coverage"] == pytest.approx(0.68, abs=0.06)
+        assert r["wilks_coverage"] < 0.55
+    with pytest.raises(SBIError, match="theta_true"):
+        neyman.expected_neyman_intervals(toys_at, _asimov_ll(world, 3.0), AXIS, [0.01, 0.0], 10)
 
 
 def test_conditional_nuisance_follows_a_correlated_maximum() -> None:

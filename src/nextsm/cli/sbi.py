@@ -223,12 +223,20 @@ def train_command(method: str, events_path: Path, out: Path, n_theta: int, n_per
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG of the profiles.")
 @click.option("--toys", type=click.IntRange(min=0), default=0, show_default=True,
               help="Pseudo-experiments at --theta-true (a grid point) for the coverage of the Wilks intervals.")
+@click.option("--neyman", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Toys per tested value for toy-based (Neyman) intervals, valid where Wilks is not.")
+@click.option("--neyman-step", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Test every N-th grid value for the Neyman intervals (critical values interpolated).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the pseudo-experiments.")
 def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_true: str, grid: str, out: Path,
-                   plot: Path | None, toys: int, seed: int) -> None:
+                   plot: Path | None, toys: int, neyman: int, neyman_step: int, seed: int) -> None:
     """Expected (Asimov) profile-likelihood scans and Wilks intervals; JSON (+ plot); with --toys, their
-    coverage measured with pseudo-experiments drawn from the events."""
+    coverage measured with pseudo-experiments drawn from the events; with --neyman, toy-based intervals
+    (docs/sbi.md, "Neyman intervals")."""
+    import contextlib
+
     import numpy as np
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from nextsm.sbi.events import load_events
     from nextsm.sbi.io import load_estimator
@@ -236,8 +244,17 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
 
     lo, hi, n = (float(v) for v in grid.split(","))
     est = load_estimator(estimator_path)
-    result = expected_limits(est, load_events(events_path), [float(v) for v in theta_true.split(",")], lumi,
-                             np.linspace(lo, hi, int(n)), toys=toys, rng=np.random.default_rng(seed))
+    with contextlib.ExitStack() as stack:
+        track = None
+        if neyman:
+            bar = stack.enter_context(Progress(TextColumn("Neyman belts"), BarColumn(), MofNCompleteColumn(),
+                                               TimeRemainingColumn(), transient=True))
+
+            def track(items):  # type: ignore[no-untyped-def]
+                return bar.track(items, total=len(items))
+        result = expected_limits(est, load_events(events_path), [float(v) for v in theta_true.split(",")], lumi,
+                                 np.linspace(lo, hi, int(n)), toys=toys, neyman=neyman, neyman_step=neyman_step,
+                                 rng=np.random.default_rng(seed), progress=track)
     out.write_text(json.dumps(result, indent=1))
     if plot is not None:
         import matplotlib
@@ -247,9 +264,15 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
 
         fig, axes = plt.subplots(1, len(result["profiles"]), figsize=(9, 3.5))
         for ax, (name, prof) in zip(np.atleast_1d(axes), result["profiles"].items(), strict=True):
-            ax.plot(result["axis"], prof["q"])
+            ax.plot(result["axis"], prof["q"], label="Asimov profile")
             ax.axhline(1.0, ls=":", color="grey")
-            ax.axhline(3.84, ls=":", color="grey")
+            ax.axhline(3.84, ls=":", color="grey", label="Wilks (68, 95 %)")
+            if neyman:
+                belt = result["neyman"][name]["belt"]
+                for cl, style in (("0.68", "--"), ("0.95", "-.")):
+                    ax.plot(belt["poi"], belt[f"critical_{cl}"], ls=style, color="C3",
+                            label="Neyman critical values" if cl == "0.68" else None)
+            ax.legend(fontsize="small")
             ax.set(xlabel=name, ylabel="q", ylim=(0, 8))
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
@@ -261,3 +284,7 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
             click.echo(f"  coverage with {toys} toys: 68% {cov[f'{name}_0.68']['fraction']:.3f}"
                        f" ± {cov[f'{name}_0.68']['error']:.3f}, 95% {cov[f'{name}_0.95']['fraction']:.3f}"
                        f" ± {cov[f'{name}_0.95']['error']:.3f}")
+        if neyman:
+            ney = result["neyman"][name]
+            click.echo(f"  Neyman ({neyman} toys per tested value): 68% {ney['0.68']['asimov']}, "
+                       f"95% {ney['0.95']['asimov']} (Asimov); median of toys 68% {ney['0.68']['median']}")

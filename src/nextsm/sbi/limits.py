@@ -3,7 +3,8 @@
 Ratio estimators: the extended unbinned Asimov likelihood (:func:`~nextsm.sbi.inference.extended_log_likelihood`);
 SALLY estimators: a Poisson likelihood of an adaptive histogram of :math:`\\hat t(x)`
 (:mod:`~nextsm.sbi.histograms`).  Returns the 2-D scan, the profiles and the 68/95 % Wilks intervals, and on
-request their coverage with pseudo-experiments (:mod:`~nextsm.sbi.coverage`).
+request their coverage with pseudo-experiments (:mod:`~nextsm.sbi.coverage`) and toy-based Neyman intervals
+(:mod:`~nextsm.sbi.neyman`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.sbi import coverage, histograms, inference
+from nextsm.sbi import neyman as neyman_mod
 from nextsm.sbi.errors import SBIError
 from nextsm.sbi.events import WeightedEvents
 
@@ -33,18 +35,26 @@ class _EstimatorLike(Protocol):
 
 
 def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_true: ArrayLike, luminosity: float,
-                    axis: ArrayLike, *, histogram_bins: int = 8, toys: int = 0,
-                    rng: np.random.Generator | None = None) -> dict[str, Any]:
+                    axis: ArrayLike, *, histogram_bins: int = 8, toys: int = 0, neyman: int = 0,
+                    neyman_step: int = 2, rng: np.random.Generator | None = None,
+                    progress: neyman_mod.Progress | None = None) -> dict[str, Any]:
     """Asimov scan on ``axis × axis`` (two parameters) at ``theta_true``; JSON-serialisable result.
 
     ``toys`` > 0 also measures the coverage of the Wilks intervals with that many Poisson pseudo-experiments
-    drawn from ``events`` at ``theta_true`` (a grid point; :mod:`~nextsm.sbi.coverage`), key ``toy_coverage``;
-    ``rng`` is then required."""
+    drawn from ``events`` at ``theta_true`` (a grid point; :mod:`~nextsm.sbi.coverage`), key ``toy_coverage``.
+    ``neyman`` > 0 adds toy-based (Neyman) intervals with that many toys per tested value at every
+    ``neyman_step``-th grid value (:func:`~nextsm.sbi.neyman.expected_neyman_intervals`), key ``neyman``;
+    ``progress`` wraps their tested values.  ``rng`` is required with either."""
     if events.morphing.n_parameters != 2:
         raise SBIError("parameter 'events': expected limits are implemented for two parameters")
-    if toys and rng is None:
+    if (toys or neyman) and rng is None:
         raise SBIError("parameter 'rng': toys need a numpy.random.Generator")
     ax = np.asarray(axis, dtype=np.float64)
+    if toys or neyman:  # before the (slow) evaluation: toys need the truth on the grid
+        for v in np.asarray(theta_true, dtype=np.float64):
+            if np.min(np.abs(ax - v)) > 1e-6 * float(np.ptp(ax)):
+                raise SBIError(f"parameter 'theta_true': {v} is not a point of the grid (toys are drawn at grid "
+                               f"points)")
     pts = inference.grid_points(ax, ax)
     w_true = inference.asimov_weights(events, theta_true, luminosity)
     if estimator.kind == "score":
@@ -82,4 +92,14 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
                for start in range(0, toys, 200)]
         stats = coverage.statistics_at_truth(np.concatenate(lls), ax, ax, theta_true)
         out["toy_coverage"] = coverage.coverage_summary(stats, list(estimator.parameter_names))
+    if neyman:
+        assert rng is not None
+        gen = rng
+
+        def toys_at(theta: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+            return toy_ll(coverage.poisson_pseudo_data(inference.asimov_weights(events, theta, luminosity), n, gen))
+
+        out["neyman"] = neyman_mod.expected_neyman_intervals(
+            toys_at, ll, ax, theta_true, neyman, step=neyman_step, parameter_names=estimator.parameter_names,
+            progress=progress)
     return out

@@ -44,7 +44,7 @@ from nextsm.inference.neyman import Intervals, intervals_from_excess
 from nextsm.sbi import inference
 from nextsm.sbi.errors import SBIError
 
-__all__ = ["ProfileBelt", "conditional_nuisance", "profile_belt", "profile_statistics"]
+__all__ = ["ProfileBelt", "conditional_nuisance", "expected_neyman_intervals", "profile_belt", "profile_statistics"]
 
 FloatArray = NDArray[np.float64]
 #: a progress callback wraps an iterable of work items (e.g. a rich progress bar)
@@ -174,3 +174,59 @@ def profile_belt(toy_log_likelihood: Callable[[FloatArray], ArrayLike], axis0: A
         columns.append(t[:, k])
     stats = np.stack(columns, axis=1)
     return ProfileBelt(p, poi_axis[idx].copy(), nuis.copy(), stats)
+
+
+def _ends(iv: Intervals, axis: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Interval ends with those at the scan edge (the set may go on) as ∓inf."""
+    return np.where(iv.lower <= axis[0], -np.inf, iv.lower), np.where(iv.at_upper_edge, np.inf, iv.upper)
+
+
+def expected_neyman_intervals(toys_at: Callable[[FloatArray, int], ArrayLike], asimov_log_likelihood: ArrayLike,
+                              axis: ArrayLike, theta_true: ArrayLike, n_toys: int, *, step: int = 2,
+                              parameter_names: tuple[str, ...] | list[str] = ("theta0", "theta1"),
+                              cls: tuple[float, ...] = (0.68, 0.95), chunk: int = 250,
+                              progress: Progress | None = None) -> dict[str, object]:
+    """Expected Neyman intervals of both parameters on the grid ``axis × axis``; JSON-serialisable.
+
+    ``toys_at(theta, n)`` returns the log likelihoods ``(n, len(axis)**2)`` of ``n`` pseudo-experiments drawn at
+    ``theta``; ``asimov_log_likelihood`` ``(len(axis)**2,)`` is that of the Asimov data at ``theta_true`` (a grid
+    point).  Per parameter: a :func:`profile_belt` at every ``step``-th grid value (and the last), toys at the
+    Asimov conditional nuisance; the Asimov data's interval; the median ends of the Neyman intervals of
+    ``n_toys`` toys at ``theta_true`` and the fraction of them that contain it (its coverage there); and, for
+    comparison, the Wilks coverage of the same toys.  Ends at the scan edge are reported as ``None`` (Asimov)
+    or ±inf (median)."""
+    ax = np.asarray(axis, dtype=np.float64)
+    truth = np.asarray(theta_true, dtype=np.float64)
+    if n_toys < 1 or step < 1:
+        raise SBIError(f"parameters 'n_toys' and 'step' must be at least 1, got {n_toys} and {step}")
+    k_true = [int(np.argmin(np.abs(ax - v))) for v in truth]
+    if truth.shape != (2,) or any(abs(ax[k] - v) > 1e-6 * float(np.ptp(ax)) for k, v in zip(k_true, truth, strict=True)):
+        raise SBIError(f"parameter 'theta_true' must be a point of the grid, got {truth.tolist()}")
+    idx = np.arange(0, ax.size, step)
+    if idx[-1] != ax.size - 1:
+        idx = np.append(idx, ax.size - 1)
+    data_ll = np.concatenate([np.atleast_2d(toys_at(truth, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+    out: dict[str, object] = {"n_toys": n_toys, "step": step, "theta_true": truth.tolist()}
+    for p, name in enumerate(parameter_names):
+        nuis = conditional_nuisance(asimov_log_likelihood, ax, ax, p)[idx]
+
+        def toy_log_likelihood(theta: FloatArray) -> FloatArray:
+            return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s)))
+                                   for s in range(0, n_toys, chunk)])
+
+        belt = profile_belt(toy_log_likelihood, ax, ax, p, idx, nuis, progress=progress)
+        t_asimov = profile_statistics(asimov_log_likelihood, ax, ax, p)
+        t_data = profile_statistics(data_ll, ax, ax, p)
+        res: dict[str, object] = {"belt": belt.as_dict(cls)}
+        for cl in cls:
+            lo_a, hi_a = _ends(belt.intervals(ax, t_asimov, cl), ax)
+            ivs = belt.intervals(ax, t_data, cl)
+            lo, hi = _ends(ivs, ax)
+            res[str(cl)] = {
+                "asimov": [float(lo_a[0]) if np.isfinite(lo_a[0]) else None,
+                           float(hi_a[0]) if np.isfinite(hi_a[0]) else None],
+                "median": [float(np.median(lo)), float(np.median(hi))],
+                "coverage": float(np.mean((ivs.lower <= truth[p]) & (ivs.upper >= truth[p]))),
+                "wilks_coverage": float(np.mean(t_data[:, k_true[p]] < inference.contour_threshold(cl, 1)))}
+        out[name] = res
+    return out
