@@ -645,6 +645,41 @@ def figures(result: dict) -> None:
         plt.close(fig)
 
 
+_NEYMAN_LABELS = {"composed_component_regression_asimov_calibrated": "regression ∘ ρ̂, calibrated",
+                  "composed_alices_asimov_calibrated": "ALICES ∘ ρ̂, calibrated",
+                  "composed_alices_rho_hcal_asimov_calibrated": "ALICES ∘ ρ̂ (ρ̂ hist.-cal.), calibrated",
+                  "direct_component_regression_asimov_calibrated": "regression on the mixture, calibrated",
+                  "hist_sally_composed": "SALLY ∘ ρ̂ score histogram (8×8)",
+                  "hist_alices_composed_ratio": "histogram of ALICES ∘ ρ̂ log r̂ (6×6)"}
+
+
+def neyman_figure(result: dict) -> None:
+    """Asimov profile statistics of the S+B rows with their toy (Neyman) critical values: where a curve stays
+    below its own dashed line, that value is inside the Neyman interval (docs/sbi.md, "Neyman intervals")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sb = result["signal+background"]
+    axis = np.array(sb["axis"])
+    rows = [m for m in _NEYMAN_LABELS if m in sb["neyman"]["rows"]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for p, par in enumerate(amp.PARAMETER_NAMES):
+        for i, m in enumerate(rows):
+            belt = sb["neyman"]["rows"][m][par]["belt"]
+            axes[p].plot(axis, sb[m][par]["q"], color=f"C{i}", label=_NEYMAN_LABELS[m])
+            axes[p].plot(belt["poi"], belt["critical_0.68"], color=f"C{i}", ls="--")
+        axes[p].axhline(0.989, color="grey", ls=":")
+        axes[p].set(xlabel=par, ylabel="Asimov profile t (solid), toy c₆₈ (dashed)", ylim=(0, 12))
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"WH(ℓνbb), signal + background, {result['luminosity']:g} fb⁻¹: Neyman 68 % critical values "
+                 f"({sb['neyman']['n_toys']} toys per point); dotted: Wilks")
+    fig.tight_layout()
+    fig.savefig(FIGURES / "sbi_wh_neyman_sb.png", dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -724,6 +759,8 @@ def main() -> None:
             _update_results(args.key, res)
             if args.key == "limits":
                 figures(res)
+            if "neyman" in res.get("signal+background", {}):
+                neyman_figure(res)
     print(json.dumps(_summary(res), indent=1))
 
 

@@ -36,9 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import sparse
 
-from nextsm.sbi import inference
+from nextsm.sbi import histograms, inference
 from nextsm.sbi.errors import SBIError
 
 __all__ = ["Coverage", "ToyStatistics", "binned_toy_log_likelihood", "coverage", "coverage_summary",
@@ -96,11 +95,7 @@ def binned_toy_log_likelihood(expected: ArrayLike, bin_index: ArrayLike, counts:
     :func:`~nextsm.sbi.histograms.binned_log_likelihood`."""
     nu = np.clip(np.atleast_2d(np.asarray(expected, dtype=np.float64)), floor, None)
     idx = np.asarray(bin_index, dtype=np.int64)
-    c = _counts(counts, idx.size)
-    if idx.size and (idx.min() < 0 or idx.max() >= nu.shape[1]):
-        raise SBIError(f"parameter 'bin_index' must lie in [0, {nu.shape[1]}), got [{idx.min()}, {idx.max()}]")
-    incidence = sparse.csr_matrix((np.ones(idx.size), (np.arange(idx.size), idx)), shape=(idx.size, nu.shape[1]))
-    observed = np.asarray((incidence.T @ c.T).T)  # n_tb, as histograms.expected_counts sums weights
+    observed = histograms.bin_sums(idx, _counts(counts, idx.size), nu.shape[1])  # n_tb
     return observed @ np.log(nu).T - nu.sum(axis=1)[None]
 
 

@@ -20,7 +20,7 @@ from scipy import sparse
 
 from nextsm.sbi.errors import SBIError
 
-__all__ = ["Binning", "adaptive_binning", "binned_log_likelihood", "expected_counts", "fixed_binning"]
+__all__ = ["Binning", "adaptive_binning", "bin_sums", "binned_log_likelihood", "expected_counts", "fixed_binning"]
 
 FloatArray = NDArray[np.float64]
 
@@ -82,14 +82,23 @@ def adaptive_binning(features: ArrayLike, weights: ArrayLike, n_bins: int | Sequ
     return Binning(tuple(edges))
 
 
-def expected_counts(binning: Binning, features: ArrayLike, weight_matrix: ArrayLike, luminosity: float) -> FloatArray:
-    """:math:`\\nu_b(\\theta_j) = L \\sum_{i\\in b} w_i(\\theta_j)`, ``(n_θ, n_bins)``."""
-    idx = binning.index(features)
+def bin_sums(bin_index: ArrayLike, weight_matrix: ArrayLike, n_bins: int) -> FloatArray:
+    r""":math:`\sum_{i\in b} W_{ji}` for every row j of ``weight_matrix`` ``(n_rows, N)`` and bin b,
+    ``(n_rows, n_bins)``: one sparse product with the event→bin incidence matrix (``bin_index`` ``(N,)`` from
+    :meth:`Binning.index`)."""
+    idx = np.asarray(bin_index, dtype=np.int64)
     w = np.atleast_2d(np.asarray(weight_matrix, dtype=np.float64))
     if w.shape[1] != idx.size:
-        raise SBIError(f"parameter 'weight_matrix' has {w.shape[1]} events, features {idx.size}")
-    incidence = sparse.csr_matrix((np.ones(idx.size), (np.arange(idx.size), idx)), shape=(idx.size, binning.n_bins))
-    return luminosity * np.asarray((incidence.T @ w.T).T)
+        raise SBIError(f"parameter 'weight_matrix' has {w.shape[1]} events, 'bin_index' {idx.size}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_bins):
+        raise SBIError(f"parameter 'bin_index' must lie in [0, {n_bins}), got [{idx.min()}, {idx.max()}]")
+    incidence = sparse.csr_matrix((np.ones(idx.size), (np.arange(idx.size), idx)), shape=(idx.size, n_bins))
+    return np.asarray((incidence.T @ w.T).T)
+
+
+def expected_counts(binning: Binning, features: ArrayLike, weight_matrix: ArrayLike, luminosity: float) -> FloatArray:
+    """:math:`\\nu_b(\\theta_j) = L \\sum_{i\\in b} w_i(\\theta_j)`, ``(n_θ, n_bins)``."""
+    return luminosity * bin_sums(binning.index(features), weight_matrix, binning.n_bins)
 
 
 def binned_log_likelihood(expected: ArrayLike, observed: ArrayLike, *, floor: float = 1e-9) -> FloatArray:
