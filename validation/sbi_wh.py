@@ -816,6 +816,23 @@ def tables(res: dict) -> str:
                 cells = [iv(r[key][p][cl], lim) for p in amp.PARAMETER_NAMES for cl in ("0.68", "0.95")]
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
+    ney = res.get("signal+background", {}).get("neyman")
+    if ney:
+        lim = res["signal+background"]["axis"][-1]
+        lines += [f"**signal+background, Neyman** ({ney['n_toys']} toys per tested value; Wilks = Asimov interval; "
+                  "coverage at the SM: Neyman / Wilks, same toys)", "",
+                  "| method | parameter | Wilks 68 % | Neyman 68 %, Asimov | median of toys | Neyman 95 %, Asimov "
+                  "| coverage 68 % | coverage 95 % |", "|---|---|---|---|---|---|---|---|"]
+        for key, label in _NEYMAN_LABELS.items():
+            if key not in ney["rows"]:
+                continue
+            for p in amp.PARAMETER_NAMES:
+                n = ney["rows"][key][p]
+                cells = [iv(res["signal+background"][key][p]["0.68"], lim),
+                         *(iv([np.nan if v is None else v for v in n[cl]["asimov"]], lim) if cl != "median" else
+                           iv(n["0.68"]["median"], lim) for cl in ("0.68", "median", "0.95")),
+                         *(f"{n[cl]['coverage']:.2f} / {n[cl]['wilks_coverage']:.2f}" for cl in ("0.68", "0.95"))]
+                lines.append(f"| {label} | {p} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
