@@ -472,9 +472,11 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     toy_unbinned: dict[str, np.ndarray] = {}  # log r̂ on the grid of the rows whose coverage the toys measure
 
     def keep(name: str, lr: np.ndarray) -> None:
-        if toys or neyman:
+        calibrated = f"{name}_asimov_calibrated"
+        if toys or name in neyman_rows:  # the Neyman step keeps only its own rows (≈ 1 GB each)
             toy_unbinned[name] = lr
-            toy_unbinned[f"{name}_asimov_calibrated"] = diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb))
+        if toys or calibrated in neyman_rows:
+            toy_unbinned[calibrated] = diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb))
 
     signal_log_ratios: dict[str, np.ndarray] = {}
     # a learned observable: the composed log r̂ at one CP-odd and one CP-even point, binned like the other
@@ -828,9 +830,11 @@ def tables(res: dict) -> str:
                 continue
             for p in amp.PARAMETER_NAMES:
                 n = ney["rows"][key][p]
-                cells = [iv(res["signal+background"][key][p]["0.68"], lim),
-                         *(iv([np.nan if v is None else v for v in n[cl]["asimov"]], lim) if cl != "median" else
-                           iv(n["0.68"]["median"], lim) for cl in ("0.68", "median", "0.95")),
+                def asimov(ends: list) -> str:
+                    return iv([np.nan if v is None else v for v in ends], lim)
+
+                cells = [iv(res["signal+background"][key][p]["0.68"], lim), asimov(n["0.68"]["asimov"]),
+                         iv(n["0.68"]["median"], lim), asimov(n["0.95"]["asimov"]),
                          *(f"{n[cl]['coverage']:.2f} / {n[cl]['wilks_coverage']:.2f}" for cl in ("0.68", "0.95"))]
                 lines.append(f"| {label} | {p} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -205,15 +205,14 @@ def expected_neyman_intervals(toys_at: Callable[[FloatArray, int], ArrayLike], a
     idx = np.arange(0, ax.size, step)
     if idx[-1] != ax.size - 1:
         idx = np.append(idx, ax.size - 1)
-    data_ll = np.concatenate([np.atleast_2d(toys_at(truth, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+
+    def toy_log_likelihood(theta: FloatArray) -> FloatArray:
+        return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+
+    data_ll = toy_log_likelihood(truth)
     out: dict[str, object] = {"n_toys": n_toys, "step": step, "theta_true": truth.tolist()}
     for p, name in enumerate(parameter_names):
         nuis = conditional_nuisance(asimov_log_likelihood, ax, ax, p)[idx]
-
-        def toy_log_likelihood(theta: FloatArray) -> FloatArray:
-            return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s)))
-                                   for s in range(0, n_toys, chunk)])
-
         belt = profile_belt(toy_log_likelihood, ax, ax, p, idx, nuis, progress=progress)
         t_asimov = profile_statistics(asimov_log_likelihood, ax, ax, p)
         t_data = profile_statistics(data_ll, ax, ax, p)
