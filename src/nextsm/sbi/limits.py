@@ -51,10 +51,8 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
         raise SBIError("parameter 'rng': toys need a numpy.random.Generator")
     ax = np.asarray(axis, dtype=np.float64)
     if toys or neyman:  # before the (slow) evaluation: toys need the truth on the grid
-        for v in np.asarray(theta_true, dtype=np.float64):
-            if np.min(np.abs(ax - v)) > 1e-6 * float(np.ptp(ax)):
-                raise SBIError(f"parameter 'theta_true': {v} is not a point of the grid (toys are drawn at grid "
-                               f"points)")
+        for i, v in enumerate(np.asarray(theta_true, dtype=np.float64)):
+            coverage._grid_index(ax, float(v), f"theta_true[{i}]")
     pts = inference.grid_points(ax, ax)
     w_true = inference.asimov_weights(events, theta_true, luminosity)
     if estimator.kind == "score":

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.inference.neyman import Intervals, intervals_from_excess
-from nextsm.sbi import inference
+from nextsm.sbi import coverage, inference
 from nextsm.sbi.errors import SBIError
 
 __all__ = ["ProfileBelt", "conditional_nuisance", "expected_neyman_intervals", "profile_belt", "profile_statistics"]
@@ -199,9 +199,9 @@ def expected_neyman_intervals(toys_at: Callable[[FloatArray, int], ArrayLike], a
     truth = np.asarray(theta_true, dtype=np.float64)
     if n_toys < 1 or step < 1:
         raise SBIError(f"parameters 'n_toys' and 'step' must be at least 1, got {n_toys} and {step}")
-    k_true = [int(np.argmin(np.abs(ax - v))) for v in truth]
-    if truth.shape != (2,) or any(abs(ax[k] - v) > 1e-6 * float(np.ptp(ax)) for k, v in zip(k_true, truth, strict=True)):
-        raise SBIError(f"parameter 'theta_true' must be a point of the grid, got {truth.tolist()}")
+    if truth.shape != (2,):
+        raise SBIError(f"parameter 'theta_true' must be a point of the 2-D grid, got {truth.tolist()}")
+    k_true = [coverage._grid_index(ax, float(v), f"theta_true[{i}]") for i, v in enumerate(truth)]
     idx = np.arange(0, ax.size, step)
     if idx[-1] != ax.size - 1:
         idx = np.append(idx, ax.size - 1)
