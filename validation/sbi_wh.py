@@ -204,6 +204,29 @@ def _neyman_limits(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec
     return out
 
 
+def _neyman_regions(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xsec_ref: float, unbinned: dict,
+                    binned: dict, asimov_ll: dict, n_toys: int, rng: np.random.Generator, q_max: float | None) -> dict:
+    """Joint (2-D) Neyman regions of every row at the SM (nextsm.sbi.neyman.expected_neyman_region; docs/sbi.md,
+    "Neyman intervals for the S+B statistics"), toys drawn from the Asimov half at every tested point."""
+    from nextsm.sbi import coverage, neyman
+
+    out: dict = {"n_toys": n_toys, "rows": {}}
+    for name in [*unbinned, *binned]:
+        def toys_at(truth: np.ndarray, n: int, name: str = name) -> np.ndarray:
+            counts = coverage.poisson_pseudo_data(inference.asimov_weights(events, truth, lumi), n, rng)
+            if name in unbinned:
+                return coverage.unbinned_toy_log_likelihood(unbinned[name], counts, xsec, xsec_ref, lumi)
+            index, nu = binned[name]
+            return coverage.binned_toy_log_likelihood(nu, index, counts)
+
+        t0 = time.perf_counter()
+        row = neyman.expected_neyman_region(toys_at, asimov_ll[name], axis, np.zeros(2), n_toys, q_max=q_max,
+                                            parameter_names=amp.PARAMETER_NAMES, chunk=250)
+        row["seconds"] = time.perf_counter() - t0
+        out["rows"][name] = row
+    return out
+
+
 def _train_alices(train, thetas: np.ndarray, n_per_theta: int, epochs: int, xform: np.ndarray,
                   rng: np.random.Generator, names: dict, seconds: dict,
                   which: tuple[str, ...] = ("alices", "alices_ma")) -> dict:
@@ -284,7 +307,8 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
            only: str | None = None, rho_config: TrainConfig | None = None, toys: int = 0,
            toy_truths: list[tuple[float, float]] | None = None, direct: bool = False,
            toy_truths_signal: list[tuple[float, float]] | None = None, neyman: int = 0,
-           neyman_rows: tuple[str, ...] = ()) -> dict:
+           neyman_rows: tuple[str, ...] = (), neyman_2d: int = 0, neyman_2d_rows: tuple[str, ...] = (),
+           neyman_2d_qmax: float | None = None) -> dict:
     """Signal only and S+B (composition) limits with diagnostics; see docs/sbi.md "Expected limits".
 
     ``lean`` skips the ALICES variants, the reference variation and the classifier tests (a fraction of the
@@ -296,7 +320,8 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
     every signal-only row at ``toy_truths_signal`` (points of the signal grid; default none).
     ``direct`` adds the morphing-aware regression trained on the S+B mixture itself (no ρ̂, no composition;
     docs/sbi.md, "Coverage of the S+B intervals with toys"), on its own random stream.  ``neyman`` > 0 adds
-    toy-based (Neyman) intervals of the S+B rows ``neyman_rows`` with that many toys per tested value."""
+    toy-based (Neyman) intervals of the S+B rows ``neyman_rows`` with that many toys per tested value;
+    ``neyman_2d`` > 0 the joint Neyman regions of ``neyman_2d_rows`` (tested where the Asimov q ≤ ``neyman_2d_qmax``)."""
     from nextsm.sbi import composition, diagnostics
     from nextsm.sbi.component_regression import component_training_set
     from nextsm.sbi.estimators.pairwise import train_pairwise_ratio
@@ -473,9 +498,9 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
 
     def keep(name: str, lr: np.ndarray) -> None:
         calibrated = f"{name}_asimov_calibrated"
-        if toys or name in neyman_rows:  # the Neyman step keeps only its own rows (≈ 1 GB each)
+        if toys or name in neyman_rows or name in neyman_2d_rows:  # the Neyman steps keep only their rows (≈ 1 GB each)
             toy_unbinned[name] = lr
-        if toys or calibrated in neyman_rows:
+        if toys or calibrated in neyman_rows or calibrated in neyman_2d_rows:
             toy_unbinned[calibrated] = diagnostics.recalibrate(lr, diagnostics.expectation(lr, w_sb))
 
     signal_log_ratios: dict[str, np.ndarray] = {}
@@ -551,17 +576,25 @@ def limits(signal: Path, backgrounds: list[Path], lumi: float, seed: int, grids:
         res_sb["toy_coverage"] = _toy_coverage(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, toy_unbinned, toy_binned,
                                                toy_truths or [(0.0, 0.0)], toys, np.random.default_rng([seed, 2]))
         seconds_sb[f"toys ({toys} per truth)"] = time.perf_counter() - t0
-    if neyman:
-        t0 = time.perf_counter()
-        rows_u = {k: v for k, v in toy_unbinned.items() if k in neyman_rows}
-        rows_b = {k: v for k, v in toy_binned.items() if k in neyman_rows}
+    def neyman_inputs(rows: tuple[str, ...]) -> tuple[dict, dict, dict]:
+        rows_u = {k: v for k, v in toy_unbinned.items() if k in rows}
+        rows_b = {k: v for k, v in toy_binned.items() if k in rows}
         asimov_ll = {k: inference.extended_log_likelihood(v, w_sb, xsec_sb, xsec_sb_ref, lumi) for k, v in rows_u.items()}
         for k, (index, nu) in rows_b.items():
             observed = np.bincount(index, weights=w_sb, minlength=nu.shape[1])
             asimov_ll[k] = histograms.binned_log_likelihood(nu, observed)
-        res_sb["neyman"] = _neyman_limits(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, rows_u, rows_b, asimov_ll,
+        return rows_u, rows_b, asimov_ll
+
+    if neyman:
+        t0 = time.perf_counter()
+        res_sb["neyman"] = _neyman_limits(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, *neyman_inputs(neyman_rows),
                                           neyman, np.random.default_rng([seed, 5]))
         seconds_sb[f"neyman ({neyman} toys per tested value)"] = time.perf_counter() - t0
+    if neyman_2d:
+        t0 = time.perf_counter()
+        res_sb["neyman_2d"] = _neyman_regions(sb_test, axis, lumi, xsec_sb, xsec_sb_ref, *neyman_inputs(neyman_2d_rows),
+                                              neyman_2d, np.random.default_rng([seed, 6]), neyman_2d_qmax)
+        seconds_sb[f"neyman 2-D ({neyman_2d} toys per tested point)"] = time.perf_counter() - t0
     out["signal+background"] = res_sb
     return out
 
@@ -682,6 +715,42 @@ def neyman_figure(result: dict) -> None:
     plt.close(fig)
 
 
+def neyman_2d_figure(result: dict) -> None:
+    """Joint 68/95 % regions of the S+B rows of the 2-D Neyman step: Wilks (dashed, q < χ²₂) against Neyman (solid,
+    q ≤ the toys' critical value at each tested point); grey dots: the tested points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sb = result["signal+background"]
+    axis = np.array(sb["axis"])
+    rows = list(sb["neyman_2d"]["rows"])
+    fig, axes = plt.subplots(1, len(rows), figsize=(5.2 * len(rows), 4.6), squeeze=False)
+    for ax, m in zip(axes[0], rows, strict=True):
+        reg = sb["neyman_2d"]["rows"][m]
+        q = np.array(sb[m]["q"])
+        for cl, color in (("0.68", "C0"), ("0.95", "C1")):
+            crit = np.array([[np.nan if v is None else v for v in row] for row in reg["belt"][f"critical_{cl}"]])
+            ax.contour(axis, axis, q.T, levels=[reg[cl]["chi2"]], colors=color, linestyles="--")
+            ax.contour(axis, axis, np.where(np.isnan(crit), 1e3, q - crit).T, levels=[0.0], colors=color)
+            ax.plot([], [], color=color, label=f"{float(cl):.0%}: Neyman (solid), Wilks (dashed)")
+        tested = ~np.isnan(np.array([[np.nan if v is None else v for v in row] for row in reg["belt"]["critical_0.68"]]))
+        ii, jj = np.nonzero(tested)
+        ax.plot(axis[ii], axis[jj], ".", color="0.8", ms=2, zorder=0)
+        ax.plot([0], [0], "k+")
+        lo, hi = axis[ii].min() - 0.06, axis[ii].max() + 0.06
+        lo1, hi1 = axis[jj].min() - 0.06, axis[jj].max() + 0.06
+        ax.set(xlabel=amp.PARAMETER_NAMES[0], ylabel=amp.PARAMETER_NAMES[1], xlim=(lo, hi), ylim=(lo1, hi1),
+               title=_NEYMAN_LABELS.get(m, m))
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"WH(ℓνbb), signal + background, {result['luminosity']:g} fb⁻¹: joint Neyman regions "
+                 f"({sb['neyman_2d']['n_toys']} toys per tested point)")
+    fig.tight_layout()
+    fig.savefig(FIGURES / "sbi_wh_neyman_2d_sb.png", dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -721,6 +790,11 @@ def main() -> None:
     lim.add_argument("--neyman", type=int, default=0,
                      help="toys per tested value for Neyman intervals of the S+B rows --neyman-row")
     lim.add_argument("--neyman-row", action="append", default=[], help="an S+B row for --neyman (repeatable)")
+    lim.add_argument("--neyman-2d", type=int, default=0,
+                     help="toys per tested point for the joint Neyman regions of the S+B rows --neyman-2d-row")
+    lim.add_argument("--neyman-2d-row", action="append", default=[], help="an S+B row for --neyman-2d (repeatable)")
+    lim.add_argument("--neyman-2d-qmax", type=float, default=None,
+                     help="test the points with Asimov q up to this (default 3 χ²₂(95 %) = 18)")
     lim.add_argument("--key", default="limits", help="results key in validation/results/sbi_wh.json")
     args = parser.parse_args()
     if args.part == "asimov-noise":
@@ -752,7 +826,8 @@ def main() -> None:
                                  weight_decay=args.rho_weight_decay),
                      args.toys, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth] or None,
                      args.direct, [tuple(float(v) for v in t.split(",")) for t in args.toy_truth_signal] or None,
-                     args.neyman, tuple(args.neyman_row))
+                     args.neyman, tuple(args.neyman_row), args.neyman_2d, tuple(args.neyman_2d_row),
+                     args.neyman_2d_qmax)
         if args.out is not None:
             args.out.write_text(json.dumps(res))
         if args.only:
@@ -763,6 +838,8 @@ def main() -> None:
                 figures(res)
             if "neyman" in res.get("signal+background", {}):
                 neyman_figure(res)
+            if "neyman_2d" in res.get("signal+background", {}):
+                neyman_2d_figure(res)
     print(json.dumps(_summary(res), indent=1))
 
 
@@ -837,6 +914,21 @@ def tables(res: dict) -> str:
                          iv(n["0.68"]["median"], lim), asimov(n["0.95"]["asimov"]),
                          *(f"{n[cl]['coverage']:.2f} / {n[cl]['wilks_coverage']:.2f}" for cl in ("0.68", "0.95"))]
                 lines.append(f"| {label} | {p} | " + " | ".join(cells) + " |")
+    ney2 = res.get("signal+background", {}).get("neyman_2d")
+    if ney2:
+        lines += ["", f"**signal+background, joint Neyman regions** ({ney2['n_toys']} toys per tested point; extent "
+                  "of the region along each coupling; c/χ²₂ over the tested points: min, median, max)", "",
+                  "| method | CL | points Neyman / Wilks | c_HW~ Neyman (Wilks) | c_HW Neyman (Wilks) | c/χ²₂ "
+                  "| Wilks coverage at SM |", "|---|---|---|---|---|---|---|"]
+        for key, reg in ney2["rows"].items():
+            for cl in ("0.68", "0.95"):
+                r = reg[cl]
+                ext = [f"[{r['neyman_extent'][p][0]:+.2f}, {r['neyman_extent'][p][1]:+.2f}] "
+                       f"([{r['wilks_extent'][p][0]:+.2f}, {r['wilks_extent'][p][1]:+.2f}])" for p in amp.PARAMETER_NAMES]
+                ratio = ", ".join(f"{v:.2f}" for v in r["critical_over_chi2"])
+                lines.append(f"| {_NEYMAN_LABELS.get(key, key)} | {cl} | {r['neyman_points']} / {r['wilks_points']}"
+                             f"{' (open)' if r['open'] else ''} | {ext[0]} | {ext[1]} | {ratio} "
+                             f"| {r['wilks_coverage_at_truth']:.2f} |")
     return "\n".join(lines)
 
 

@@ -27,7 +27,8 @@ def test_simulate_train_limits(tmp_path):
         res = runner.invoke(sbi, ["limits", "--estimator", str(tmp_path / method), "--events", str(ev), "--lumi",
                                   "30", "--grid", "-0.5,0.5,11", "--out", str(out), "--plot",
                                   str(tmp_path / f"{method}.png"), "--toys", "50", "--neyman", "40",
-                                  "--neyman-step", "5", "--seed", "1"])
+                                  "--neyman-step", "5", "--seed", "1",
+                                  *(["--neyman-2d"] if method == "alice" else [])])
         assert res.exit_code == 0, res.output
         result = json.loads(out.read_text())
         assert set(result["profiles"]) == {"c_odd", "c_even"}
@@ -41,3 +42,15 @@ def test_simulate_train_limits(tmp_path):
         assert len(ney["belt"]["critical_0.68"]) == 3
         assert 0.0 <= ney["0.68"]["coverage"] <= 1.0
         assert "Neyman (40 toys per tested value)" in res.output
+        if method == "alice":  # the joint region: critical values at the tested points only
+            reg = result["neyman_2d"]
+            crit = reg["belt"]["critical_0.68"]
+            assert len(crit) == 11
+            assert len(crit[0]) == 11
+            assert sum(v is not None for row in crit for v in row) == reg["belt"]["n_tested"] >= 1
+            assert crit[5][5] is not None  # the truth (0, 0) is always tested
+            assert "joint Neyman region" in res.output
+    res = runner.invoke(sbi, ["limits", "--estimator", str(tmp_path / "alice"), "--events", str(ev), "--lumi", "30",
+                              "--out", str(tmp_path / "x.json"), "--neyman-2d"])
+    assert res.exit_code != 0
+    assert "--neyman-2d needs --neyman" in res.output

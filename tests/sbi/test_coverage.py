@@ -100,7 +100,7 @@ def test_bad_inputs_name_the_parameter(world: dict) -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(SBIError, match=r"'expected'.*event 1"):
         coverage.poisson_pseudo_data([1.0, -1.0], 2, rng)
-    with pytest.raises(SBIError, match=r"theta_true\[0\] = 0.01"):
+    with pytest.raises(SBIError, match=r"theta_true\[0\]' = 0.01"):
         coverage.statistics_at_truth(np.zeros((2, AXIS.size**2)), AXIS, AXIS, [0.01, 0.0])
     with pytest.raises(SBIError, match="'counts'"):
         coverage.unbinned_toy_log_likelihood(world["log_r"], np.ones((2, 5)), world["xsec"], 1.0, 1.0)

@@ -129,3 +129,42 @@ def test_errors_name_the_parameter(world: dict) -> None:
     with pytest.raises(SBIError, match="'cl'"):
         belt.critical(1.5)
     assert set(belt.as_dict()) >= {"poi", "nuisance", "n_toys", "critical_0.68", "critical_0.95"}
+
+
+def test_joint_belt_of_an_exact_ratio_is_chi2_and_of_a_scaled_one_repairs_the_region(world: dict) -> None:
+    """2-D construction: for the exact ratio c_CL ≈ χ²₂(CL) (2.28 at 68 %); for 3·log r the Wilks region shrinks
+    to radius 0.1·√(2.28/3) and the toys' critical values (≈ 3 χ²₂) restore the exact disc of radius ≈ 0.151."""
+    tested = np.zeros((AXIS.size, AXIS.size), dtype=bool)
+    tested[8:13, 8:13] = True
+    exact = neyman.joint_belt(_toys(world, 1.0, 1500, 7), AXIS, AXIS, tested)
+    assert exact.statistics.shape == (1500, 25)
+    np.testing.assert_allclose(exact.critical(0.68), 2.28, rtol=0.15)
+    res = neyman.expected_neyman_region(_toys_at(world, 3.0, 8), _asimov_ll(world, 3.0), AXIS, [0.0, 0.0], 800,
+                                        q_max=20.0, parameter_names=("a", "b"), cls=(0.68,), chunk=400)
+    r = res["0.68"]
+    assert r["critical_over_chi2"][1] == pytest.approx(3.0, rel=0.2)
+    assert r["wilks_coverage_at_truth"] < 0.5  # the over-confident ratio's Wilks region under-covers
+    # exact 68 % disc: |θ| ≤ 0.1·√2.28 = 0.151 → grid points (spacing 0.05) with i² + j² ≤ 9: 29 of them
+    assert r["neyman_points"] == pytest.approx(29, abs=4)
+    assert r["wilks_points"] <= 9
+    assert r["neyman_extent"]["a"] == pytest.approx([-0.15, 0.15], abs=0.051)
+    assert not r["open"]
+
+
+def test_joint_region_flags_an_open_region_and_bad_input(world: dict) -> None:
+    tested = np.zeros((AXIS.size, AXIS.size), dtype=bool)
+    tested[9:12, 9:12] = True  # a 3×3 patch: the whole 68 % region of 3·log r would extend beyond it
+    belt = neyman.joint_belt(_toys(world, 3.0, 300, 9), AXIS, AXIS, tested)
+    q = neyman.joint_statistics(_asimov_ll(world, 3.0), AXIS, AXIS)
+    region = belt.region(q, 0.68)
+    assert region.shape == (1, AXIS.size, AXIS.size)
+    assert region[0, 10, 10]
+    assert belt.is_open(region)[0]
+    assert not np.any(region[0] & ~tested)
+    with pytest.raises(SBIError, match="tested"):
+        neyman.joint_belt(_toys(world, 1.0, 10, 1), AXIS, AXIS, np.zeros((3, 3), dtype=bool))
+    with pytest.raises(SBIError, match="grid shape"):
+        belt.region(q[:, :5], 0.68)
+    with pytest.raises(SBIError, match="q_max"):
+        neyman.expected_neyman_region(_toys_at(world, 1.0, 1), _asimov_ll(world, 1.0), AXIS, [0.0, 0.0], 10,
+                                      q_max=-1.0)

@@ -227,12 +227,15 @@ def train_command(method: str, events_path: Path, out: Path, n_theta: int, n_per
               help="Toys per tested value for toy-based (Neyman) intervals, valid where Wilks is not.")
 @click.option("--neyman-step", type=click.IntRange(min=1), default=2, show_default=True,
               help="Test every N-th grid value for the Neyman intervals (critical values interpolated).")
+@click.option("--neyman-2d", "neyman_2d", is_flag=True,
+              help="Also the joint Neyman region of both parameters (--neyman toys at every grid point near the "
+                   "Asimov region).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the pseudo-experiments.")
 def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_true: str, grid: str, out: Path,
-                   plot: Path | None, toys: int, neyman: int, neyman_step: int, seed: int) -> None:
+                   plot: Path | None, toys: int, neyman: int, neyman_step: int, neyman_2d: bool, seed: int) -> None:
     """Expected (Asimov) profile-likelihood scans and Wilks intervals; JSON (+ plot); with --toys, their
     coverage measured with pseudo-experiments drawn from the events; with --neyman, toy-based intervals
-    (docs/sbi.md, "Neyman intervals")."""
+    and with --neyman-2d the joint region (docs/sbi.md, "Neyman intervals")."""
     import contextlib
 
     import numpy as np
@@ -243,6 +246,8 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
     from nextsm.sbi.limits import expected_limits
 
     lo, hi, n = (float(v) for v in grid.split(","))
+    if neyman_2d and not neyman:
+        raise click.UsageError("--neyman-2d needs --neyman N (toys per tested point)")
     est = load_estimator(estimator_path)
     with contextlib.ExitStack() as stack:
         track = None
@@ -254,7 +259,7 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
                 return bar.track(items, total=len(items))
         result = expected_limits(est, load_events(events_path), [float(v) for v in theta_true.split(",")], lumi,
                                  np.linspace(lo, hi, int(n)), toys=toys, neyman=neyman, neyman_step=neyman_step,
-                                 rng=np.random.default_rng(seed), progress=track)
+                                 neyman_2d=neyman_2d, rng=np.random.default_rng(seed), progress=track)
     out.write_text(json.dumps(result, indent=1))
     if plot is not None:
         import matplotlib
@@ -262,8 +267,11 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, len(result["profiles"]), figsize=(9, 3.5))
-        for ax, (name, prof) in zip(np.atleast_1d(axes), result["profiles"].items(), strict=True):
+        n_panels = len(result["profiles"]) + int(neyman_2d)
+        fig, axes = plt.subplots(1, n_panels, figsize=(4.5 * n_panels, 3.5))
+        if neyman_2d:
+            _joint_region_panel(axes[-1], result)
+        for ax, (name, prof) in zip(np.atleast_1d(axes), result["profiles"].items(), strict=False):
             ax.plot(result["axis"], prof["q"], label="Asimov profile")
             ax.axhline(1.0, ls=":", color="grey")
             ax.axhline(3.84, ls=":", color="grey", label="Wilks (68, 95 %)")
@@ -288,3 +296,31 @@ def limits_command(estimator_path: Path, events_path: Path, lumi: float, theta_t
             ney = result["neyman"][name]
             click.echo(f"  Neyman ({neyman} toys per tested value): 68% {ney['0.68']['asimov']}, "
                        f"95% {ney['0.95']['asimov']} (Asimov); median of toys 68% {ney['0.68']['median']}")
+        if neyman_2d:
+            reg = result["neyman_2d"]
+            click.echo(f"  joint Neyman region 68%: {name} in {reg['0.68']['neyman_extent'][name]} "
+                       f"(Wilks {reg['0.68']['wilks_extent'][name]}); 95%: {reg['0.95']['neyman_extent'][name]} "
+                       f"(Wilks {reg['0.95']['wilks_extent'][name]})")
+    if neyman_2d:
+        reg = result["neyman_2d"]
+        click.echo(f"joint Neyman region: {reg['belt']['n_tested']} tested points; c/chi2_2 at 68% "
+                   f"{reg['0.68']['critical_over_chi2']} (min, median, max)"
+                   + ("; OPEN: it reaches the untested rim" if reg['0.68']['open'] or reg['0.95']['open'] else ""))
+
+
+def _joint_region_panel(ax, result: dict) -> None:  # type: ignore[no-untyped-def]
+    """Asimov q with the Wilks (dashed) and Neyman (solid) 68/95 % joint regions."""
+    import numpy as np
+
+    axis = np.asarray(result["axis"])
+    q = np.asarray(result["q"])
+    reg = result["neyman_2d"]
+    names = list(result["profiles"])
+    for cl, color in (("0.68", "C0"), ("0.95", "C1")):
+        crit = np.array([[np.nan if v is None else v for v in row] for row in reg["belt"][f"critical_{cl}"]])
+        excess = np.where(np.isnan(crit), 1e3, q - crit)
+        ax.contour(axis, axis, q.T, levels=[reg[cl]["chi2"]], colors=color, linestyles="--")
+        ax.contour(axis, axis, excess.T, levels=[0.0], colors=color, linestyles="-")
+        ax.plot([], [], color=color, label=f"{float(cl):.0%} Neyman (solid), Wilks (dashed)")
+    ax.legend(fontsize="x-small")
+    ax.set(xlabel=names[0], ylabel=names[1])

@@ -111,14 +111,6 @@ class ToyStatistics:
     best: FloatArray
 
 
-def _grid_index(axis: FloatArray, value: float, name: str) -> int:
-    k = int(np.argmin(np.abs(axis - value)))
-    step = float(np.min(np.diff(axis))) if axis.size > 1 else 1.0
-    if abs(axis[k] - value) > 1e-6 * step:
-        raise SBIError(f"parameter 'theta_true': {name} = {value} is not a grid point (nearest {axis[k]})")
-    return k
-
-
 def statistics_at_truth(log_likelihood: ArrayLike, axis0: ArrayLike, axis1: ArrayLike,
                         theta_true: ArrayLike) -> ToyStatistics:
     """Joint and profile statistics at ``theta_true`` (a point of the grid) from ``(n_toys, n0 * n1)`` log
@@ -128,7 +120,8 @@ def statistics_at_truth(log_likelihood: ArrayLike, axis0: ArrayLike, axis1: Arra
     if ll.shape[1] != a0.size * a1.size:
         raise SBIError(f"parameter 'log_likelihood' must have {a0.size * a1.size} columns, got {ll.shape[1]}")
     truth = np.asarray(theta_true, dtype=np.float64)
-    i, j = _grid_index(a0, float(truth[0]), "theta_true[0]"), _grid_index(a1, float(truth[1]), "theta_true[1]")
+    i = inference.grid_index(a0, float(truth[0]), "theta_true[0]")
+    j = inference.grid_index(a1, float(truth[1]), "theta_true[1]")
     q = (-2.0 * (ll - ll.max(axis=1, keepdims=True))).reshape(-1, a0.size, a1.size)
     prof0 = inference.row_minima(q)  # (T, n0): minimised over parameter 1
     prof1 = inference.row_minima(np.swapaxes(q, 1, 2))  # (T, n1)

@@ -31,6 +31,8 @@ __all__ = [
     "asimov_weights",
     "contour_threshold",
     "extended_log_likelihood",
+    "grid_index",
+    "grid_points",
     "interval_from_profile",
     "profile",
     "row_minima",
@@ -109,6 +111,17 @@ def grid_points(axis0: ArrayLike, axis1: ArrayLike) -> FloatArray:
     """The product grid ``(n0 * n1, 2)`` with ``axis1`` varying fastest."""
     a, b = np.meshgrid(np.asarray(axis0, float), np.asarray(axis1, float), indexing="ij")
     return np.stack([a.ravel(), b.ravel()], axis=1)
+
+
+def grid_index(axis: ArrayLike, value: float, name: str = "theta_true") -> int:
+    """Index of ``value`` in the grid ``axis``; :class:`SBIError` naming ``name`` if it is not a grid point (to
+    10⁻⁶ of the smallest spacing): toys and Neyman belts are generated at grid points only."""
+    ax = np.asarray(axis, dtype=np.float64)
+    k = int(np.argmin(np.abs(ax - value)))
+    step = float(np.min(np.diff(ax))) if ax.size > 1 else 1.0
+    if abs(ax[k] - value) > 1e-6 * step:
+        raise SBIError(f"parameter '{name}' = {value} is not a grid point (nearest {ax[k]})")
+    return k
 
 
 def scan_2d(axis0: ArrayLike, axis1: ArrayLike, log_likelihood: ArrayLike) -> Scan2D:

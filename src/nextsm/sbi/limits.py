@@ -36,7 +36,7 @@ class _EstimatorLike(Protocol):
 
 def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_true: ArrayLike, luminosity: float,
                     axis: ArrayLike, *, histogram_bins: int = 8, toys: int = 0, neyman: int = 0,
-                    neyman_step: int = 2, rng: np.random.Generator | None = None,
+                    neyman_step: int = 2, neyman_2d: bool = False, rng: np.random.Generator | None = None,
                     progress: neyman_mod.Progress | None = None) -> dict[str, Any]:
     """Asimov scan on ``axis × axis`` (two parameters) at ``theta_true``; JSON-serialisable result.
 
@@ -44,15 +44,19 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
     drawn from ``events`` at ``theta_true`` (a grid point; :mod:`~nextsm.sbi.coverage`), key ``toy_coverage``.
     ``neyman`` > 0 adds toy-based (Neyman) intervals with that many toys per tested value at every
     ``neyman_step``-th grid value (:func:`~nextsm.sbi.neyman.expected_neyman_intervals`), key ``neyman``;
-    ``progress`` wraps their tested values.  ``rng`` is required with either."""
+    ``progress`` wraps their tested values.  ``neyman_2d`` adds the joint Neyman region of both parameters with
+    the same number of toys per tested point (:func:`~nextsm.sbi.neyman.expected_neyman_region`), key
+    ``neyman_2d``.  ``rng`` is required with toys or Neyman."""
     if events.morphing.n_parameters != 2:
         raise SBIError("parameter 'events': expected limits are implemented for two parameters")
+    if neyman_2d and not neyman:
+        raise SBIError("parameter 'neyman_2d' needs 'neyman' > 0 toys per tested point")
     if (toys or neyman) and rng is None:
         raise SBIError("parameter 'rng': toys need a numpy.random.Generator")
     ax = np.asarray(axis, dtype=np.float64)
     if toys or neyman:  # before the (slow) evaluation: toys need the truth on the grid
         for i, v in enumerate(np.asarray(theta_true, dtype=np.float64)):
-            coverage._grid_index(ax, float(v), f"theta_true[{i}]")
+            inference.grid_index(ax, float(v), f"theta_true[{i}]")
     pts = inference.grid_points(ax, ax)
     w_true = inference.asimov_weights(events, theta_true, luminosity)
     if estimator.kind == "score":
@@ -100,4 +104,7 @@ def expected_limits(estimator: _EstimatorLike, events: WeightedEvents, theta_tru
         out["neyman"] = neyman_mod.expected_neyman_intervals(
             toys_at, ll, ax, theta_true, neyman, step=neyman_step, parameter_names=estimator.parameter_names,
             progress=progress)
+        if neyman_2d:
+            out["neyman_2d"] = neyman_mod.expected_neyman_region(
+                toys_at, ll, ax, theta_true, neyman, parameter_names=estimator.parameter_names, progress=progress)
     return out

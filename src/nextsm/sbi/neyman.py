@@ -23,6 +23,13 @@ with :math:`c` linearly interpolated between the tested values; its ends are whe
 whatever the statistic; a poor statistic costs width, not validity.  For an exact likelihood in the asymptotic
 regime :math:`c \to \chi^2_1(\mathrm{CL})` and the Neyman interval becomes the Wilks interval.
 
+**Joint regions.**  For both couplings at once there is no nuisance: the statistic of toy t at a tested grid point
+is :math:`q_t(\theta_k) = -2[\ell_t(\theta_k) - \max_\theta \ell_t(\theta)]` (grid maximum, as
+:func:`~nextsm.sbi.coverage.statistics_at_truth`), toys at :math:`\theta_k` itself, and the region is
+:math:`\{\theta_k : q_D(\theta_k) \le c_{\rm CL}(\theta_k)\}` (:class:`JointBelt`).  Only the points near the
+Asimov region are tested (:func:`expected_neyman_region`: Asimov :math:`q \le q_{\max}`); a region that
+reaches an untested point is flagged open.
+
 **Expected intervals.**  :meth:`ProfileBelt.intervals` of the SM toys gives the distribution of the intervals;
 the median ends are the expected interval, the interval of the Asimov data a quick approximation to it.
 
@@ -41,10 +48,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextsm.inference.neyman import Intervals, intervals_from_excess
-from nextsm.sbi import coverage, inference
+from nextsm.sbi import inference
 from nextsm.sbi.errors import SBIError
 
-__all__ = ["ProfileBelt", "conditional_nuisance", "expected_neyman_intervals", "profile_belt", "profile_statistics"]
+__all__ = ["JointBelt", "ProfileBelt", "conditional_nuisance", "expected_neyman_intervals", "expected_neyman_region",
+           "joint_belt", "joint_statistics", "profile_belt", "profile_statistics"]
 
 FloatArray = NDArray[np.float64]
 #: a progress callback wraps an iterable of work items (e.g. a rich progress bar)
@@ -201,7 +209,7 @@ def expected_neyman_intervals(toys_at: Callable[[FloatArray, int], ArrayLike], a
         raise SBIError(f"parameters 'n_toys' and 'step' must be at least 1, got {n_toys} and {step}")
     if truth.shape != (2,):
         raise SBIError(f"parameter 'theta_true' must be a point of the 2-D grid, got {truth.tolist()}")
-    k_true = [coverage._grid_index(ax, float(v), f"theta_true[{i}]") for i, v in enumerate(truth)]
+    k_true = [inference.grid_index(ax, float(v), f"theta_true[{i}]") for i, v in enumerate(truth)]
     idx = np.arange(0, ax.size, step)
     if idx[-1] != ax.size - 1:
         idx = np.append(idx, ax.size - 1)
@@ -228,4 +236,158 @@ def expected_neyman_intervals(toys_at: Callable[[FloatArray, int], ArrayLike], a
                 "coverage": float(np.mean((ivs.lower <= truth[p]) & (ivs.upper >= truth[p]))),
                 "wilks_coverage": float(np.mean(t_data[:, k_true[p]] < inference.contour_threshold(cl, 1)))}
         out[name] = res
+    return out
+
+
+def joint_statistics(log_likelihood: ArrayLike, axis0: ArrayLike, axis1: ArrayLike) -> FloatArray:
+    """:math:`q(\\theta) = -2[\\ell(\\theta) - \\max\\ell]` on the grid for every row of ``log_likelihood``
+    ``(n, n0 * n1)`` (``axis1`` fastest), ``(n, n0, n1)``."""
+    a0, a1 = _axes(axis0, axis1)
+    return _q_grid(log_likelihood, a0, a1, "log_likelihood")
+
+
+@dataclass(frozen=True)
+class JointBelt:
+    """Toy distributions of the joint statistic :math:`q_t(\\theta_k)` at the tested grid points.
+
+    ``tested`` ``(n0, n1)`` marks the tested points; ``statistics[:, k]`` ``(n_toys, K)`` holds the toys' statistic
+    at the k-th of them in C order (``np.argwhere(tested)``), each from toys generated there."""
+
+    axis0: FloatArray
+    axis1: FloatArray
+    tested: NDArray[np.bool_]
+    statistics: FloatArray
+
+    @property
+    def n_toys(self) -> int:
+        """Pseudo-experiments per tested point."""
+        return int(self.statistics.shape[0])
+
+    @property
+    def points(self) -> FloatArray:
+        """The tested points ``(K, 2)``."""
+        idx = np.argwhere(self.tested)
+        return np.stack([self.axis0[idx[:, 0]], self.axis1[idx[:, 1]]], axis=1)
+
+    def critical(self, cl: float) -> FloatArray:
+        """:math:`c_{\\rm CL}(\\theta_k)` ``(K,)``: the empirical CL quantile of the toys at each tested point."""
+        if not 0 < cl < 1:
+            raise SBIError(f"parameter 'cl' must lie in (0, 1), got {cl}")
+        return np.quantile(self.statistics, cl, axis=0, method="inverted_cdf")
+
+    def critical_map(self, cl: float) -> FloatArray:
+        """:meth:`critical` on the grid ``(n0, n1)``, NaN at the points not tested."""
+        out = np.full(self.tested.shape, np.nan)
+        out[self.tested] = self.critical(cl)
+        return out
+
+    def region(self, q: ArrayLike, cl: float) -> NDArray[np.bool_]:
+        """The Neyman regions :math:`\\{\\theta_k : q(\\theta_k) \\le c_{\\rm CL}(\\theta_k)\\}` of data sets with
+        statistics ``q`` ``(n, n0, n1)`` (:func:`joint_statistics`), ``(n, n0, n1)``; untested points are outside."""
+        qq = np.asarray(q, dtype=np.float64)
+        if qq.ndim == 2:
+            qq = qq[None]
+        if qq.shape[1:] != self.tested.shape:
+            raise SBIError(f"parameter 'q' must have the grid shape {self.tested.shape} in its last two axes, got "
+                           f"{np.shape(q)}")
+        crit = self.critical_map(cl)
+        return self.tested[None] & (qq <= np.where(self.tested, crit, np.inf)[None])
+
+    def is_open(self, region: ArrayLike) -> NDArray[np.bool_]:
+        """Per region ``(n, n0, n1)``: does it contain a point next to (4-neighbourhood) an untested point or on the
+        grid edge?  Then the region may go on beyond what was tested."""
+        r = np.asarray(region, dtype=bool)
+        if r.ndim == 2:
+            r = r[None]
+        padded = np.pad(self.tested, 1, constant_values=False)
+        rim = ~(padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+        return np.any(r & rim[None], axis=(1, 2))
+
+    def as_dict(self, cls: tuple[float, ...] = (0.68, 0.95)) -> dict[str, object]:
+        """JSON-serialisable critical maps (None where untested), not the toys."""
+        out: dict[str, object] = {"axis0": self.axis0.tolist(), "axis1": self.axis1.tolist(),
+                                  "n_tested": int(self.tested.sum()), "n_toys": self.n_toys}
+        for cl in cls:
+            m = self.critical_map(cl)
+            out[f"critical_{cl}"] = [[None if np.isnan(v) else float(v) for v in row] for row in m]
+        return out
+
+
+def joint_belt(toy_log_likelihood: Callable[[FloatArray], ArrayLike], axis0: ArrayLike, axis1: ArrayLike,
+               tested: ArrayLike, *, progress: Progress | None = None) -> JointBelt:
+    """Generate toys at every tested point (``tested``: a boolean mask ``(n0, n1)``) and return their joint
+    statistics there as a :class:`JointBelt`; ``toy_log_likelihood(theta_true)`` returns ``(n_toys, n0 * n1)``
+    log likelihoods on the grid, ``progress`` wraps the list of tested points."""
+    a0, a1 = _axes(axis0, axis1)
+    mask = np.asarray(tested)
+    if mask.dtype != bool or mask.shape != (a0.size, a1.size):
+        raise SBIError(f"parameter 'tested' must be a boolean mask of the grid shape ({a0.size}, {a1.size}), got "
+                       f"{mask.dtype} {mask.shape}")
+    idx = np.argwhere(mask)
+    if idx.shape[0] == 0:
+        raise SBIError("parameter 'tested' marks no grid point")
+    columns = []
+    points = [tuple(int(v) for v in row) for row in idx]
+    for i, j in (progress(points) if progress is not None else points):
+        q = joint_statistics(toy_log_likelihood(np.array([a0[i], a1[j]])), a0, a1)
+        columns.append(q[:, i, j])
+    return JointBelt(a0, a1, mask.copy(), np.stack(columns, axis=1))
+
+
+def _extent(region: NDArray[np.bool_], axis: FloatArray, along: int) -> list[float | None]:
+    """Lowest and highest grid value of ``axis`` (parameter ``along``) inside a 2-D region; None if empty."""
+    inside = np.any(region, axis=1 - along)
+    if not inside.any():
+        return [None, None]
+    k = np.flatnonzero(inside)
+    return [float(axis[k[0]]), float(axis[k[-1]])]
+
+
+def expected_neyman_region(toys_at: Callable[[FloatArray, int], ArrayLike], asimov_log_likelihood: ArrayLike,
+                           axis: ArrayLike, theta_true: ArrayLike, n_toys: int, *, q_max: float | None = None,
+                           parameter_names: tuple[str, ...] | list[str] = ("theta0", "theta1"),
+                           cls: tuple[float, ...] = (0.68, 0.95), chunk: int = 250,
+                           progress: Progress | None = None) -> dict[str, object]:
+    """Expected joint Neyman region of both parameters on the grid ``axis × axis``; JSON-serialisable.
+
+    ``toys_at(theta, n)`` returns ``(n, len(axis)**2)`` toy log likelihoods at ``theta``; the tested points are
+    those where the Asimov statistic (``asimov_log_likelihood`` at ``theta_true``, a grid point) is at most
+    ``q_max`` (default three times :math:`\\chi^2_2` at the largest CL), and ``theta_true`` itself.  Per CL: the
+    Neyman and the Wilks region of the Asimov data (grid points, extent along each parameter, ``open`` if the
+    Neyman region touches the untested rim), the critical value at the truth, the range of
+    :math:`c/\\chi^2_2` over the tested points, and the Wilks coverage at the truth of the toys generated there."""
+    ax = np.asarray(axis, dtype=np.float64)
+    truth = np.asarray(theta_true, dtype=np.float64)
+    if n_toys < 1:
+        raise SBIError(f"parameter 'n_toys' must be at least 1, got {n_toys}")
+    if truth.shape != (2,):
+        raise SBIError(f"parameter 'theta_true' must be a point of the 2-D grid, got {truth.tolist()}")
+    i_true, j_true = (inference.grid_index(ax, float(v), f"theta_true[{i}]") for i, v in enumerate(truth))
+    q_asimov = joint_statistics(asimov_log_likelihood, ax, ax)[0]
+    limit = 3.0 * inference.contour_threshold(max(cls), 2) if q_max is None else float(q_max)
+    if not limit > 0:
+        raise SBIError(f"parameter 'q_max' must be positive, got {q_max}")
+    tested = q_asimov <= limit
+    tested[i_true, j_true] = True
+
+    def toy_log_likelihood(theta: FloatArray) -> FloatArray:
+        return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+
+    belt = joint_belt(toy_log_likelihood, ax, ax, tested, progress=progress)
+    k_true = int(tested.ravel()[: i_true * ax.size + j_true].sum())  # its column in the belt (C order)
+    out: dict[str, object] = {"n_toys": n_toys, "q_max": limit, "theta_true": truth.tolist(),
+                              "belt": belt.as_dict(cls)}
+    for cl in cls:
+        chi2 = inference.contour_threshold(cl, 2)
+        neyman_region = belt.region(q_asimov, cl)[0]
+        wilks_region = q_asimov < chi2
+        ratio = belt.critical(cl) / chi2
+        out[str(cl)] = {
+            "neyman_points": int(neyman_region.sum()), "wilks_points": int(wilks_region.sum()),
+            "open": bool(belt.is_open(neyman_region)[0]),
+            "neyman_extent": {name: _extent(neyman_region, ax, p) for p, name in enumerate(parameter_names)},
+            "wilks_extent": {name: _extent(wilks_region, ax, p) for p, name in enumerate(parameter_names)},
+            "critical_at_truth": float(belt.critical(cl)[k_true]), "chi2": chi2,
+            "critical_over_chi2": [float(ratio.min()), float(np.median(ratio)), float(ratio.max())],
+            "wilks_coverage_at_truth": float(np.mean(belt.statistics[:, k_true] < chi2))}
     return out
