@@ -917,15 +917,16 @@ def tables(res: dict) -> str:
     ney2 = res.get("signal+background", {}).get("neyman_2d")
     if ney2:
         lines += ["", f"**signal+background, joint Neyman regions** ({ney2['n_toys']} toys per tested point; extent "
-                  "of the region along each coupling; c/χ²₂ over the tested points: min, median, max)", "",
-                  "| method | CL | points Neyman / Wilks | c_HW~ Neyman (Wilks) | c_HW Neyman (Wilks) | c/χ²₂ "
+                  "of the region along each coupling; c/χ²₂ on the edge of the Neyman region: median [min, max])", "",
+                  "| method | CL | points Neyman / Wilks | c_HW~ Neyman (Wilks) | c_HW Neyman (Wilks) | c/χ²₂ on the edge "
                   "| Wilks coverage at SM |", "|---|---|---|---|---|---|---|"]
         for key, reg in ney2["rows"].items():
             for cl in ("0.68", "0.95"):
                 r = reg[cl]
                 ext = [f"[{r['neyman_extent'][p][0]:+.2f}, {r['neyman_extent'][p][1]:+.2f}] "
                        f"([{r['wilks_extent'][p][0]:+.2f}, {r['wilks_extent'][p][1]:+.2f}])" for p in amp.PARAMETER_NAMES]
-                ratio = ", ".join(f"{v:.2f}" for v in r["critical_over_chi2"])
+                e = r["critical_over_chi2_on_edge"]
+                ratio = f"{e[1]:.2f} [{e[0]:.2f}, {e[2]:.2f}]" if e else "–"
                 lines.append(f"| {_NEYMAN_LABELS.get(key, key)} | {cl} | {r['neyman_points']} / {r['wilks_points']}"
                              f"{' (open)' if r['open'] else ''} | {ext[0]} | {ext[1]} | {ratio} "
                              f"| {r['wilks_coverage_at_truth']:.2f} |")

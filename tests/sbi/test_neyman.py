@@ -143,6 +143,7 @@ def test_joint_belt_of_an_exact_ratio_is_chi2_and_of_a_scaled_one_repairs_the_re
                                         q_max=20.0, parameter_names=("a", "b"), cls=(0.68,), chunk=400)
     r = res["0.68"]
     assert r["critical_over_chi2"][1] == pytest.approx(3.0, rel=0.2)
+    assert r["critical_over_chi2_on_edge"][1] == pytest.approx(3.0, rel=0.2)
     assert r["wilks_coverage_at_truth"] < 0.5  # the over-confident ratio's Wilks region under-covers
     # exact 68 % disc: |θ| ≤ 0.1·√2.28 = 0.151 → grid points (spacing 0.05) with i² + j² ≤ 9: 29 of them
     assert r["neyman_points"] == pytest.approx(29, abs=4)

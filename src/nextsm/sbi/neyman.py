@@ -299,9 +299,7 @@ class JointBelt:
         r = np.asarray(region, dtype=bool)
         if r.ndim == 2:
             r = r[None]
-        padded = np.pad(self.tested, 1, constant_values=False)
-        rim = ~(padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
-        return np.any(r & rim[None], axis=(1, 2))
+        return np.any(r & _edge(self.tested)[None], axis=(1, 2))
 
     def as_dict(self, cls: tuple[float, ...] = (0.68, 0.95)) -> dict[str, object]:
         """JSON-serialisable critical maps (None where untested), not the toys."""
@@ -334,6 +332,13 @@ def joint_belt(toy_log_likelihood: Callable[[FloatArray], ArrayLike], axis0: Arr
     return JointBelt(a0, a1, mask.copy(), np.stack(columns, axis=1))
 
 
+def _edge(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The points of a 2-D region with a 4-neighbour outside it (or on the grid edge)."""
+    padded = np.pad(region, 1, constant_values=False)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return region & ~inner
+
+
 def _extent(region: NDArray[np.bool_], axis: FloatArray, along: int) -> list[float | None]:
     """Lowest and highest grid value of ``axis`` (parameter ``along``) inside a 2-D region; None if empty."""
     inside = np.any(region, axis=1 - along)
@@ -354,8 +359,9 @@ def expected_neyman_region(toys_at: Callable[[FloatArray, int], ArrayLike], asim
     those where the Asimov statistic (``asimov_log_likelihood`` at ``theta_true``, a grid point) is at most
     ``q_max`` (default three times :math:`\\chi^2_2` at the largest CL), and ``theta_true`` itself.  Per CL: the
     Neyman and the Wilks region of the Asimov data (grid points, extent along each parameter, ``open`` if the
-    Neyman region touches the untested rim), the critical value at the truth, the range of
-    :math:`c/\\chi^2_2` over the tested points, and the Wilks coverage at the truth of the toys generated there."""
+    Neyman region touches the untested rim), the critical value at the truth, :math:`c/\\chi^2_2` (min, median,
+    max) over the tested points and over the edge of the Neyman region (where it decides the region), and the Wilks
+    coverage at the truth of the toys generated there."""
     ax = np.asarray(axis, dtype=np.float64)
     truth = np.asarray(theta_true, dtype=np.float64)
     if n_toys < 1:
@@ -381,7 +387,8 @@ def expected_neyman_region(toys_at: Callable[[FloatArray, int], ArrayLike], asim
         chi2 = inference.contour_threshold(cl, 2)
         neyman_region = belt.region(q_asimov, cl)[0]
         wilks_region = q_asimov < chi2
-        ratio = belt.critical(cl) / chi2
+        ratio_map = belt.critical_map(cl) / chi2
+        ratio, on_edge = ratio_map[tested], ratio_map[_edge(neyman_region)]
         out[str(cl)] = {
             "neyman_points": int(neyman_region.sum()), "wilks_points": int(wilks_region.sum()),
             "open": bool(belt.is_open(neyman_region)[0]),
@@ -389,5 +396,7 @@ def expected_neyman_region(toys_at: Callable[[FloatArray, int], ArrayLike], asim
             "wilks_extent": {name: _extent(wilks_region, ax, p) for p, name in enumerate(parameter_names)},
             "critical_at_truth": float(belt.critical(cl)[k_true]), "chi2": chi2,
             "critical_over_chi2": [float(ratio.min()), float(np.median(ratio)), float(ratio.max())],
+            "critical_over_chi2_on_edge": ([float(on_edge.min()), float(np.median(on_edge)), float(on_edge.max())]
+                                           if on_edge.size else None),
             "wilks_coverage_at_truth": float(np.mean(belt.statistics[:, k_true] < chi2))}
     return out
