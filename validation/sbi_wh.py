@@ -213,11 +213,12 @@ def _neyman_regions(events, axis: np.ndarray, lumi: float, xsec: np.ndarray, xse
     out: dict = {"n_toys": n_toys, "rows": {}}
     for name in [*unbinned, *binned]:
         def toys_at(truth: np.ndarray, n: int, name: str = name) -> np.ndarray:
-            counts = coverage.poisson_pseudo_data(inference.asimov_weights(events, truth, lumi), n, rng)
+            lam = inference.asimov_weights(events, truth, lumi)
             if name in unbinned:
+                counts = coverage.poisson_pseudo_data(lam, n, rng)
                 return coverage.unbinned_toy_log_likelihood(unbinned[name], counts, xsec, xsec_ref, lumi)
-            index, nu = binned[name]
-            return coverage.binned_toy_log_likelihood(nu, index, counts)
+            index, nu = binned[name]  # histograms see only bin counts: one Poisson draw per bin
+            return coverage.bin_count_log_likelihood(nu, coverage.poisson_bin_counts(lam, index, nu.shape[1], n, rng))
 
         t0 = time.perf_counter()
         row = neyman.expected_neyman_region(toys_at, asimov_ll[name], axis, np.zeros(2), n_toys, q_max=q_max,

@@ -79,6 +79,29 @@ def test_binned_likelihood_covers_nominally(world: dict) -> None:
     assert abs(cov.fraction - 0.68) < 4 * cov.error + 0.01
 
 
+def test_bin_count_toys_match_event_count_toys(world: dict) -> None:
+    """Per-bin Poisson draws have the distribution of binned per-event draws: same mean and variance per bin, and
+    the same log likelihood for the same bin counts."""
+    binning = histograms.fixed_binning(world["x"], [4, 4])
+    index = binning.index(world["x"])
+    n_bins = int(index.max()) + 1
+    by_bin = coverage.poisson_bin_counts(world["expected"], index, n_bins, 4000, np.random.default_rng(4))
+    by_event = histograms.bin_sums(index, coverage.poisson_pseudo_data(world["expected"], 4000,
+                                                                       np.random.default_rng(5)), n_bins)
+    mean = np.bincount(index, weights=world["expected"], minlength=n_bins)
+    for draws in (by_bin, by_event):
+        np.testing.assert_allclose(draws.mean(axis=0), mean, rtol=0.05, atol=0.2)
+        np.testing.assert_allclose(draws.var(axis=0), mean, rtol=0.15, atol=0.3)
+    nu = histograms.expected_counts(binning, world["x"], np.exp(world["log_r"]) / N_EVENTS, N_EXPECTED)
+    counts = coverage.poisson_pseudo_data(world["expected"], 3, np.random.default_rng(6))
+    np.testing.assert_allclose(coverage.bin_count_log_likelihood(nu, histograms.bin_sums(index, counts, n_bins)),
+                               coverage.binned_toy_log_likelihood(nu, index, counts))
+    with pytest.raises(SBIError, match="bin_counts"):
+        coverage.bin_count_log_likelihood(nu, np.ones((2, n_bins + 1)))
+    with pytest.raises(SBIError, match="bin_index"):
+        coverage.poisson_bin_counts(world["expected"], index[:-1], n_bins, 2, np.random.default_rng(0))
+
+
 def test_row_minima_is_exact_for_a_parabola() -> None:
     grid = np.linspace(-1, 1, 21)
     q = np.stack([(grid - c) ** 2 + 0.5 for c in (0.033, -0.71, 1.4)])

@@ -40,8 +40,9 @@ from numpy.typing import ArrayLike, NDArray
 from nextsm.sbi import histograms, inference
 from nextsm.sbi.errors import SBIError
 
-__all__ = ["Coverage", "ToyStatistics", "binned_toy_log_likelihood", "coverage", "coverage_summary",
-           "poisson_pseudo_data", "statistics_at_truth", "unbinned_toy_log_likelihood"]
+__all__ = ["Coverage", "ToyStatistics", "bin_count_log_likelihood", "binned_toy_log_likelihood", "coverage",
+           "coverage_summary", "poisson_bin_counts", "poisson_pseudo_data", "statistics_at_truth",
+           "unbinned_toy_log_likelihood"]
 
 FloatArray = NDArray[np.float64]
 
@@ -93,10 +94,35 @@ def binned_toy_log_likelihood(expected: ArrayLike, bin_index: ArrayLike, counts:
     ``expected`` :math:`\\nu_b(\\theta_j)` ``(n_θ, B)`` (``histograms.expected_counts``), ``bin_index`` the bin of
     every event ``(N,)`` (``Binning.index``), ``counts`` ``(n_toys, N)``.  Same convention as
     :func:`~nextsm.sbi.histograms.binned_log_likelihood`."""
-    nu = np.clip(np.atleast_2d(np.asarray(expected, dtype=np.float64)), floor, None)
+    nu = np.atleast_2d(np.asarray(expected, dtype=np.float64))
     idx = np.asarray(bin_index, dtype=np.int64)
-    observed = histograms.bin_sums(idx, _counts(counts, idx.size), nu.shape[1])  # n_tb
-    return observed @ np.log(nu).T - nu.sum(axis=1)[None]
+    return bin_count_log_likelihood(nu, histograms.bin_sums(idx, _counts(counts, idx.size), nu.shape[1]), floor=floor)
+
+
+def bin_count_log_likelihood(expected: ArrayLike, bin_counts: ArrayLike, *, floor: float = 1e-9) -> FloatArray:
+    """The same Poisson :math:`\\ell_t(\\theta_j)` from the toys' bin counts :math:`n_{tb}` ``(n_toys, B)``."""
+    nu = np.clip(np.atleast_2d(np.asarray(expected, dtype=np.float64)), floor, None)
+    n = np.atleast_2d(np.asarray(bin_counts, dtype=np.float64))
+    if n.shape[1] != nu.shape[1]:
+        raise SBIError(f"parameter 'bin_counts' must have {nu.shape[1]} columns (the bins), got shape {n.shape}")
+    return n @ np.log(nu).T - nu.sum(axis=1)[None]
+
+
+def poisson_bin_counts(expected: ArrayLike, bin_index: ArrayLike, n_bins: int, n_toys: int,
+                       rng: np.random.Generator) -> NDArray[np.int64]:
+    """Bin counts of ``n_toys`` toys ``(n_toys, n_bins)``, :math:`n_{tb} \\sim \\mathrm{Poisson}(\\sum_{i \\in b}
+    \\lambda_i)`: the same distribution as binning :func:`poisson_pseudo_data` (a sum of independent Poisson
+    counts is Poisson), at the cost of one draw per bin instead of one per event."""
+    lam = np.asarray(expected, dtype=np.float64)
+    idx = np.asarray(bin_index, dtype=np.int64)
+    if lam.shape != idx.shape:
+        raise SBIError(f"parameters 'expected' {lam.shape} and 'bin_index' {idx.shape} must have the same shape")
+    if n_toys < 1:
+        raise SBIError(f"parameter 'n_toys' must be at least 1, got {n_toys}")
+    mean = np.bincount(idx, weights=lam, minlength=n_bins)
+    if mean.size != n_bins or np.any(~np.isfinite(mean) | (mean < 0)):
+        raise SBIError(f"parameter 'bin_index' must lie in [0, {n_bins}) and 'expected' be finite and non-negative")
+    return rng.poisson(mean, size=(n_toys, n_bins))
 
 
 @dataclass(frozen=True)
