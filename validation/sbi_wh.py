@@ -686,7 +686,8 @@ _NEYMAN_LABELS = {"composed_component_regression_asimov_calibrated": "regression
                   "composed_alices_rho_hcal_asimov_calibrated": "ALICES ∘ ρ̂ (ρ̂ hist.-cal.), calibrated",
                   "direct_component_regression_asimov_calibrated": "regression on the mixture, calibrated",
                   "hist_sally_composed": "SALLY ∘ ρ̂ score histogram (8×8)",
-                  "hist_alices_composed_ratio": "histogram of ALICES ∘ ρ̂ log r̂ (6×6)"}
+                  "hist_alices_composed_ratio": "histogram of ALICES ∘ ρ̂ log r̂ (6×6)",
+                  "hist_q_cos_delta_plus_x_mt_lvbb": "2-D histogram Q_ℓ cos δ⁺ × m_T (6×6)"}
 
 
 def neyman_figure(result: dict) -> None:
