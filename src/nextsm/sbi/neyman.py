@@ -184,6 +184,14 @@ def profile_belt(toy_log_likelihood: Callable[[FloatArray], ArrayLike], axis0: A
     return ProfileBelt(p, poi_axis[idx].copy(), nuis.copy(), stats)
 
 
+def _in_chunks(toys_at: Callable[[FloatArray, int], ArrayLike], n_toys: int,
+               chunk: int) -> Callable[[FloatArray], FloatArray]:
+    """``theta -> (n_toys, n_grid)`` log likelihoods from ``toys_at(theta, n)``, ``chunk`` toys at a time."""
+    def toy_log_likelihood(theta: FloatArray) -> FloatArray:
+        return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+    return toy_log_likelihood
+
+
 def _ends(iv: Intervals, axis: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Interval ends with those at the scan edge (the set may go on) as ∓inf."""
     return np.where(iv.lower <= axis[0], -np.inf, iv.lower), np.where(iv.at_upper_edge, np.inf, iv.upper)
@@ -214,8 +222,7 @@ def expected_neyman_intervals(toys_at: Callable[[FloatArray, int], ArrayLike], a
     if idx[-1] != ax.size - 1:
         idx = np.append(idx, ax.size - 1)
 
-    def toy_log_likelihood(theta: FloatArray) -> FloatArray:
-        return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+    toy_log_likelihood = _in_chunks(toys_at, n_toys, chunk)
 
     data_ll = toy_log_likelihood(truth)
     out: dict[str, object] = {"n_toys": n_toys, "step": step, "theta_true": truth.tolist()}
@@ -376,8 +383,7 @@ def expected_neyman_region(toys_at: Callable[[FloatArray, int], ArrayLike], asim
     tested = q_asimov <= limit
     tested[i_true, j_true] = True
 
-    def toy_log_likelihood(theta: FloatArray) -> FloatArray:
-        return np.concatenate([np.atleast_2d(toys_at(theta, min(chunk, n_toys - s))) for s in range(0, n_toys, chunk)])
+    toy_log_likelihood = _in_chunks(toys_at, n_toys, chunk)
 
     belt = joint_belt(toy_log_likelihood, ax, ax, tested, progress=progress)
     k_true = int(tested.ravel()[: i_true * ax.size + j_true].sum())  # its column in the belt (C order)
